@@ -1,0 +1,76 @@
+"""Inference runtimes behind one small interface, found at run time.
+
+A runtime takes a preprocessed float32 NCHW batch and returns the model's (N, classes)
+output. ``available_backends()`` lists the ones usable in this environment.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+
+@dataclass
+class RuntimeOptions:
+    """Options of every runtime; each uses the ones that apply to it.
+
+    device: "cpu" or "gpu" (``gpu_id`` picks the card). cpu_threads: 0 = all cores.
+    TensorRT (Paddle, GPU only): ``use_tensorrt``, ``precision`` fp32/fp16/int8, dynamic
+    batch from ``min_batch`` to ``max_batch`` (optimised for ``opt_batch``), a serialized
+    engine cache in ``trt_cache_dir`` so engines are built once, ``trt_workspace_mb``,
+    ``trt_min_subgraph``. INT8 needs calibration data in the cache dir (``trt_calib``).
+    """
+
+    device: str = "cpu"
+    gpu_id: int = 0
+    gpu_mem_mb: int = 500
+    cpu_threads: int = 0
+    enable_mkldnn: bool = True
+    mkldnn_cache_capacity: int = 10
+    ir_optim: bool = True
+    use_tensorrt: bool = False
+    precision: str = "fp32"
+    min_batch: int = 1
+    opt_batch: int = 8
+    max_batch: int = 32
+    trt_workspace_mb: int = 1024
+    trt_min_subgraph: int = 3
+    trt_cache_dir: Optional[str] = None
+    trt_calib: bool = False
+
+    def validate(self) -> None:
+        from ..errors import InputError
+
+        if self.device not in ("cpu", "gpu"):
+            raise InputError(f"device must be 'cpu' or 'gpu', got {self.device!r}")
+        if self.precision not in ("fp32", "fp16", "int8"):
+            raise InputError(f"precision must be fp32, fp16 or int8, got {self.precision!r}")
+        if not (1 <= self.min_batch <= self.opt_batch <= self.max_batch):
+            raise InputError(f"need 1 <= min_batch <= opt_batch <= max_batch, got "
+                             f"{self.min_batch}, {self.opt_batch}, {self.max_batch}")
+        if self.cpu_threads < 0:
+            raise InputError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
+
+
+def _has(mod: str) -> bool:
+    try:
+        return importlib.util.find_spec(mod) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available_backends() -> List[str]:
+    """Backends usable here, fastest first: "native" (C++ engine, OpenVINO inside) when the
+    extension was built with it, "paddle" when paddlepaddle(-gpu) is installed."""
+    out = []
+    try:
+        from .. import _native
+
+        if hasattr(_native, "Engine"):
+            out.append("native")
+    except ImportError:
+        pass
+    if _has("paddle"):
+        out.append("paddle")
+    return out

@@ -1,0 +1,153 @@
+"""YAML configs with PaddleClas-style ``-o Key.path=value`` overrides.
+
+Values are parsed with ``yaml.safe_load`` (so ``False``, ``8``, ``0.5``, ``[1, 2]`` get their
+types; nothing is evaluated). An override must name a key that exists in the config; a
+misspelt key is an error that suggests the closest valid one.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import yaml
+
+from .errors import ConfigError
+
+
+def parse_value(text: str) -> Any:
+    """Type a command-line value the way YAML would ('False' -> False, '8' -> 8)."""
+    if text == "":
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _all_keys(node: Any, prefix: str = "") -> List[str]:
+    keys: List[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            p = f"{prefix}.{k}" if prefix else str(k)
+            keys.append(p)
+            keys.extend(_all_keys(v, p))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            p = f"{prefix}.{i}"
+            keys.append(p)
+            keys.extend(_all_keys(v, p))
+    return keys
+
+
+def _suggest(cfg: Dict[str, Any], key: str) -> str:
+    close = difflib.get_close_matches(key, _all_keys(cfg), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def set_by_path(cfg: Dict[str, Any], key: str, value: Any, allow_new: Sequence[str] = ()) -> None:
+    """Set ``cfg[a][b][0][c] = value`` for key 'a.b.0.c'.
+
+    The final key may be new only if its parent path starts with one of ``allow_new``.
+    """
+    parts = key.split(".")
+    if not key or any(p == "" for p in parts):
+        raise ConfigError(f"override key {key!r} is malformed")
+    node: Any = cfg
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        here = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            try:
+                idx = int(part)
+            except ValueError:
+                raise ConfigError(f"'{here}': '{'.'.join(parts[:depth])}' is a list; use an index") from None
+            if not (-len(node) <= idx < len(node)):
+                raise ConfigError(f"'{here}': index {idx} out of range (list has {len(node)} items)")
+            if last:
+                node[idx] = value
+                return
+            node = node[idx]
+        elif isinstance(node, dict):
+            if part not in node:
+                parent = ".".join(parts[:depth])
+                if last and any(parent == a or parent.startswith(a + ".") for a in allow_new):
+                    node[part] = value
+                    return
+                raise ConfigError(f"unknown config key '{key}'{_suggest(cfg, key)}")
+            if last:
+                node[part] = value
+                return
+            if node[part] is None:
+                node[part] = {}
+            node = node[part]
+        else:
+            raise ConfigError(f"'{here}': '{'.'.join(parts[:depth])}' is a value, not a section")
+
+
+def parse_override(text: str) -> Tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like Key.path=value")
+    key, _, raw = text.partition("=")
+    return key.strip(), parse_value(raw.strip())
+
+
+def apply_overrides(cfg: Dict[str, Any], overrides: Iterable[str], allow_new: Sequence[str] = ()) -> Dict[str, Any]:
+    out = copy.deepcopy(cfg)
+    for text in overrides or ():
+        key, value = parse_override(text)
+        set_by_path(out, key, value, allow_new)
+    return out
+
+
+def read_yaml(path: os.PathLike) -> Dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"config file {p} is not valid YAML: {e}") from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping at the top level")
+    return data
+
+
+def merge_defaults(defaults: Dict[str, Any], cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Recursively fill keys missing from ``cfg`` with ``defaults``."""
+    out = copy.deepcopy(defaults)
+    for k, v in cfg.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge_defaults(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def load_config(path: Optional[os.PathLike], overrides: Iterable[str] = (), defaults: Optional[Dict[str, Any]] = None,
+                allow_new: Sequence[str] = ()) -> Dict[str, Any]:
+    """Read ``path`` (may be None: defaults only), fill from ``defaults``, apply overrides."""
+    cfg = read_yaml(path) if path is not None else {}
+    if defaults:
+        cfg = merge_defaults(defaults, cfg)
+    return apply_overrides(cfg, overrides, allow_new)
+
+
+def get_path(cfg: Dict[str, Any], key: str, default: Any = None) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list):
+            try:
+                node = node[int(part)]
+            except (ValueError, IndexError):
+                return default
+        else:
+            return default
+    return node
