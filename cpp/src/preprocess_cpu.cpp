@@ -73,8 +73,8 @@ Geometry make_geometry(const PreprocessParams& p, int src_w, int src_h) {
   g.out_h = p.crop_h;
   g.off_x = (rw - p.crop_w) / 2;
   g.off_y = (rh - p.crop_h) / 2;
-  g.inv_scale_x = static_cast<float>(static_cast<double>(src_w) / rw);
-  g.inv_scale_y = static_cast<float>(static_cast<double>(src_h) / rh);
+  g.inv_scale_x = static_cast<double>(src_w) / rw;
+  g.inv_scale_y = static_cast<double>(src_h) / rh;
   return g;
 }
 
@@ -98,7 +98,7 @@ struct ImageJob {
   Geometry geo;
   Channels ch;
   std::vector<std::ptrdiff_t> x0, x1;  // byte offsets of the two x taps
-  std::vector<float> wx;
+  std::vector<Tap> tx;
   float* out;
 };
 
@@ -119,7 +119,7 @@ void run_rows(const ImageJob& job, int y_begin, int y_end) {
       const float ka = job.ch.a[c], kb = job.ch.b[c];
       for (int x = 0; x < g.out_w; ++x) {
         const std::ptrdiff_t o0 = job.x0[x], o1 = job.x1[x];
-        dst[x] = normalize(bilinear_u8(a[o0], a[o1], b[o0], b[o1], job.wx[x], ty.w), ka, kb);
+        dst[x] = normalize(static_cast<float>(bilinear_u8(a[o0], a[o1], b[o0], b[o1], job.tx[x], ty)), ka, kb);
       }
     }
   }
@@ -140,12 +140,12 @@ void preprocess_batch_cpu(const std::vector<FrameView>& frames, const Preprocess
     j.out = out + n * per_image;
     j.x0.resize(j.geo.out_w);
     j.x1.resize(j.geo.out_w);
-    j.wx.resize(j.geo.out_w);
+    j.tx.resize(j.geo.out_w);
     for (int x = 0; x < j.geo.out_w; ++x) {
       const Tap t = make_tap(x, j.geo.off_x, j.geo.inv_scale_x, j.geo.src_w);
       j.x0[x] = t.i0 * j.frame.stride_x;
       j.x1[x] = t.i1 * j.frame.stride_x;
-      j.wx[x] = t.w;
+      j.tx[x] = t;
     }
   }
   const int bands = (p.crop_h + kRowsPerTask - 1) / kRowsPerTask;

@@ -43,7 +43,7 @@ __global__ void fused_kernel(const ImageDesc* descs) {
 #pragma unroll
   for (int c = 0; c < 3; ++c) {
     const int s = d.ch.src_channel[c];
-    const float v = bilinear_u8(r0[x0 + s], r0[x1 + s], r1[x0 + s], r1[x1 + s], tx.w, ty.w);
+    const float v = static_cast<float>(bilinear_u8(r0[x0 + s], r0[x1 + s], r1[x0 + s], r1[x1 + s], tx, ty));
     d.out[c * plane + o] = normalize(v, d.ch.a[c], d.ch.b[c]);
   }
 }

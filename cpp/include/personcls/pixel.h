@@ -5,7 +5,7 @@
 //      half-pixel centres and edge clamping - the sampling grid of cv2.INTER_LINEAR;
 //   2. centre crop to crop_w x crop_h (the offset is applied to the resize grid, so only the
 //      cropped pixels are ever computed);
-//   3. round to the 0..255 grid (the resized image of the reference is uint8);
+//   3. land on the 0..255 grid exactly as the reference's uint8 resized image does;
 //   4. out[c] = (v * scale - mean[c]) / std[c]  ==  v * a[c] + b[c], channel order of the model.
 #pragma once
 
@@ -21,37 +21,49 @@
 
 namespace personcls {
 
-// One axis of the resize grid for one output index: sample = (1 - w) * src[i0] + w * src[i1].
+// One axis of the resize grid for one output index:
+//   sample = (q0 * src[i0] + q1 * src[i1]) / 2048, weights in 11-bit fixed point.
 struct Tap {
   int i0;
   int i1;
-  float w;
+  int q0;
+  int q1;
 };
 
+constexpr int kCoefBits = 11;  // weights are multiples of 1/2048
+
 // Output index `dst` of the cropped window, `offset` its position in the resized image,
-// `inv_scale` = src_len / resized_len.
-PCLS_HD Tap make_tap(int dst, int offset, float inv_scale, int src_len) {
-  // Double precision, as the reference computes its grid; the weight is then a float.
-  double f = (static_cast<double>(dst + offset) + 0.5) * static_cast<double>(inv_scale) - 0.5;
-  int i = static_cast<int>(floor(f));
-  float w = static_cast<float>(f - static_cast<double>(i));
-  Tap t;
+// `inv_scale` = src_len / resized_len. The grid is computed in double and cast to float,
+// the fraction taken in float and quantised with round-half-even.
+PCLS_HD Tap make_tap(int dst, int offset, double inv_scale, int src_len) {
+  float f = static_cast<float>((static_cast<double>(dst + offset) + 0.5) * inv_scale - 0.5);
+  int i = static_cast<int>(floorf(f));
+  float w = f - static_cast<float>(i);
   if (i < 0) {
-    t.i0 = 0; t.i1 = 0; t.w = 0.f;
-  } else if (i >= src_len - 1) {
-    t.i0 = src_len - 1; t.i1 = src_len - 1; t.w = 0.f;
-  } else {
-    t.i0 = i; t.i1 = i + 1; t.w = w;
+    i = 0;
+    w = 0.f;
   }
+  if (i >= src_len - 1) {
+    i = src_len - 1;
+    w = 0.f;
+  }
+  Tap t;
+  t.i0 = i;
+  t.i1 = i + 1 < src_len ? i + 1 : src_len - 1;
+  t.q0 = static_cast<int>(rintf((1.f - w) * (1 << kCoefBits)));
+  t.q1 = static_cast<int>(rintf(w * (1 << kCoefBits)));
   return t;
 }
 
-// Bilinear sample of four uint8 neighbours, rounded to the uint8 grid.
-PCLS_HD float bilinear_u8(uint8_t p00, uint8_t p01, uint8_t p10, uint8_t p11, float wx, float wy) {
-  float top = static_cast<float>(p00) + (static_cast<float>(p01) - static_cast<float>(p00)) * wx;
-  float bot = static_cast<float>(p10) + (static_cast<float>(p11) - static_cast<float>(p10)) * wx;
-  float v = top + (bot - top) * wy;
-  return floorf(v + 0.5f);
+// Bilinear sample of four uint8 neighbours on the uint8 grid. Integer arithmetic with the
+// rounding of OpenCV's vectorised INTER_LINEAR path, so the result equals cv2.resize's
+// pixel exactly: horizontal sums S (x2048), then ((S0>>4)*qy0 >> 16) + ((S1>>4)*qy1 >> 16),
+// rounded by +2 >> 2.
+PCLS_HD int bilinear_u8(int p00, int p01, int p10, int p11, const Tap& tx, const Tap& ty) {
+  const int s0 = p00 * tx.q0 + p01 * tx.q1;
+  const int s1 = p10 * tx.q0 + p11 * tx.q1;
+  int v = ((((s0 >> 4) * ty.q0) >> 16) + (((s1 >> 4) * ty.q1) >> 16) + 2) >> 2;
+  return v > 255 ? 255 : (v < 0 ? 0 : v);
 }
 
 // Folded normalisation: a = scale / std, b = -mean / std.
@@ -62,7 +74,7 @@ struct Geometry {
   int src_w, src_h;           // input frame
   int off_x, off_y;           // crop offset inside the resized image
   int out_w, out_h;           // crop size = network input
-  float inv_scale_x, inv_scale_y;
+  double inv_scale_x, inv_scale_y;
 };
 
 struct Channels {
