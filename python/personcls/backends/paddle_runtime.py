@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +17,9 @@ from . import RuntimeOptions
 
 def _import_inference():
     try:
-        import paddle.inference as pi
+        with warnings.catch_warnings():  # paddle warns about ccache at import time
+            warnings.simplefilter("ignore")
+            import paddle.inference as pi
     except ImportError as e:
         raise BackendError("the 'paddle' backend needs PaddlePaddle: pip install 'personcls[paddle]' "
                            "(CPU) or 'personcls[gpu]' (NVIDIA GPU)") from e
