@@ -146,3 +146,20 @@ def test_folder_without_metadata_uses_given_preprocessing(random_model, tmp_path
     a = Classifier(bare, backend="paddle", preprocess=PreprocessSpec()).predict(str(demo_dir / "face.jpg"))
     b = Classifier(random_model, backend="paddle").predict(str(demo_dir / "face.jpg"))
     assert a.person_score == pytest.approx(b.person_score, abs=1e-6)
+
+
+def test_fast_decode_reads_jpeg_headers_and_stays_above_the_resize(clf, random_model, demo_dir):
+    from personcls import imageio
+
+    data = (demo_dir / "cat_720p.jpg").read_bytes()
+    assert imageio.jpeg_size(data) == (1280, 720)
+    assert imageio.jpeg_size(b"\x89PNG\r\n\x1a\n") is None
+    assert imageio.reduction_for((1280, 720), (256, 256)) == 2
+    assert imageio.reduction_for((4000, 3000), (256, 256)) == 8
+    assert imageio.reduction_for((300, 300), (256, 256)) == 1
+    small = imageio.decode_bytes(data, "cat", min_size=(256, 256))
+    assert small.shape == (360, 640, 3)
+    fast = Classifier(random_model, backend="paddle", fast_decode=True)
+    paths = [str(demo_dir / "cat_720p.jpg"), str(demo_dir / "grace_hopper.jpg")]
+    for a, b in zip(fast.predict(paths), clf.predict(paths)):
+        assert a.ok and a.person_score == pytest.approx(b.person_score, abs=0.05)

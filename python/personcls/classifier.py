@@ -66,6 +66,9 @@ class Classifier:
         preprocess: preprocessing for a folder without ``personcls.json`` (e.g. an official
             PaddleClas export); ignored when the folder has metadata unless given explicitly.
         options: a :class:`RuntimeOptions` for everything else (TensorRT, precision, ...).
+        fast_decode: decode large JPEGs at 1/2, 1/4 or 1/8 scale in the DCT domain, never
+            below what the resize needs (about 3x faster decoding of 720p for a 224 model;
+            scores shift slightly against a full decode). Off by default.
 
     ``predict`` takes one input (path, encoded bytes, or a decoded HxWxC uint8 frame) and
     returns a :class:`Result`, raising :class:`InputError` if it is bad; given a list, it
@@ -76,7 +79,7 @@ class Classifier:
                  device: str = "cpu", threads: int = 0, batch_size: int = 8, threshold: Optional[float] = None,
                  mode: str = "topk", preprocess: Optional[PreprocessSpec] = None,
                  label_names: Optional[Sequence[str]] = None, options: Optional[RuntimeOptions] = None,
-                 decode_threads: int = 0):
+                 decode_threads: int = 0, fast_decode: bool = False):
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if not self.model_dir.is_dir():
             raise ModelError(f"model folder {self.model_dir} does not exist")
@@ -112,13 +115,21 @@ class Classifier:
         self.postprocessor = Postprocessor(self.meta.postprocess, mode=mode, threshold=threshold,
                                            output_is_probability=self.meta.output_is_probability)
         self._decode_threads = decode_threads or min(8, os.cpu_count() or 1)
+        self._min_size = self._decode_min_size() if fast_decode else None
         self._pool: Optional[ThreadPoolExecutor] = None
 
     # -- inputs ---------------------------------------------------------------------------
+    def _decode_min_size(self):
+        """Smallest decoded (w, h) that still resizes down (never up) to the network input."""
+        pre = self.meta.preprocess
+        if pre.resize_short > 0:
+            return (pre.resize_short, pre.resize_short)
+        return tuple(pre.resize_size)
+
     def _decode_all(self, items: Sequence, names: Optional[Sequence[str]]):
         def one(i):
             try:
-                frame, name = imageio.load(items[i], i)
+                frame, name = imageio.load(items[i], i, self._min_size)
                 return frame, (names[i] if names else name), None
             except PersonclsError as e:
                 src = names[i] if names else (os.path.basename(os.fspath(items[i]))

@@ -69,6 +69,7 @@ def build_classifier(cfg: dict):
         threads=int(g.get("cpu_num_threads", 0) or 0), batch_size=int(g.get("batch_size", 8)),
         threshold=thr_cfg.get("threshold"), mode="topk" if main == "Topk" else "threshold",
         preprocess=pre, label_names=topk_cfg.get("label_names"), options=opts,
+        fast_decode=bool(g.get("fast_decode", False)),
     )
     if main == "Topk" and topk_cfg.get("topk"):
         clf.postprocessor.topk = min(int(topk_cfg["topk"]), len(clf.meta.postprocess.label_names))
