@@ -1,0 +1,156 @@
+// The native inference engine: fused preprocessing -> runtime -> softmax for a whole batch,
+// in C++, with no Python state touched (the bindings release the GIL around every call).
+//
+// Two layers:
+//   Runtime  one loaded model behind one small interface (OpenVINO, Paddle Inference C++).
+//            An instance is NOT safe to call from two threads at once; clone() makes another
+//            instance that shares the weights / compiled model and owns its own requests.
+//   Engine   a model folder + preprocessing parameters + a pool of Runtime instances. One
+//            Engine is safe to share between threads: each call takes a free "slot"
+//            (runtime clone + its reusable input buffer) from the pool, cloning a new one
+//            when every slot is busy (up to EngineOptions::max_slots, then the call waits).
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "personcls/preprocess.h"
+
+namespace personcls {
+
+// Everything a runtime may be configured with; each runtime reads the fields that apply to it.
+struct EngineOptions {
+  std::string runtime = "openvino";  // "openvino" | "paddle"
+  std::string device = "cpu";        // "cpu" | "gpu"
+  int device_id = 0;
+  int threads = 0;             // inference threads; 0 = the runtime's default (all cores)
+  int preprocess_threads = 0;  // fused preprocessing workers; 0 = all cores
+
+  // What the model returns: true = probabilities (export appends softmax), false = logits,
+  // the engine then applies softmax. From the model metadata.
+  bool output_is_probability = true;
+  int num_classes = 0;     // expected classes; 0 = take what the model says
+  std::string input_name;  // "" = the model's only input
+
+  // OpenVINO.
+  std::string model_format = "auto";  // auto | ir | paddle | onnx (auto: ir, then onnx, then paddle)
+  std::string model_file;             // explicit file inside (or outside) the folder; overrides model_format
+  std::string performance_hint = "latency";  // latency | throughput
+  int num_streams = 0;                // throughput mode: parallel streams; 0 = plugin's choice
+  std::string precision = "fp32";     // fp32 | bf16 | fp16 (OpenVINO CPU) ; fp32 | fp16 | int8 (TensorRT)
+  std::string cache_dir;              // OpenVINO compiled-blob cache; Paddle optimisation / TRT engine cache
+  int max_slots = 0;                  // concurrent calls served in parallel; 0 = 2 x hardware threads
+
+  // Paddle Inference.
+  bool enable_mkldnn = true;
+  int mkldnn_cache_capacity = 10;
+  bool ir_optim = true;
+  int gpu_mem_mb = 500;
+  bool use_tensorrt = false;
+  int min_batch = 1, opt_batch = 8, max_batch = 32;
+  int trt_workspace_mb = 1024;
+  int trt_min_subgraph = 3;
+  bool trt_calib = false;
+  bool cuda_preprocess = true;  // device == gpu: preprocess on the GPU and hand the buffer over
+};
+
+// One loaded model. Not thread-safe per instance; clone() for another caller.
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+
+  virtual std::string name() const = 0;          // "openvino" / "paddle"
+  virtual std::string model_path() const = 0;    // the file that was loaded
+  virtual std::string describe() const = 0;      // device, precision, hint ... for logs
+  virtual int num_classes() const = 0;           // classes per image (from the output shape)
+
+  // batch: n x 3 x h x w floats (host memory, stays valid during the call).
+  // out: resized to n x num_classes() floats, the model's raw output.
+  virtual void infer(const float* batch, int n, int h, int w, std::vector<float>* out) = 0;
+
+  // Same with the batch already in GPU memory on the runtime's device (no host round trip).
+  virtual bool accepts_device_input() const { return false; }
+  virtual void infer_device(const float* device_batch, int n, int h, int w, std::vector<float>* out);
+
+  // Another instance sharing the weights / compiled model, with its own request state.
+  virtual std::unique_ptr<Runtime> clone() = 0;
+};
+
+// Factories (throw ModelError for a missing / unreadable model, BackendError for a runtime
+// that is not compiled in or fails to start).
+std::unique_ptr<Runtime> create_runtime(const std::string& model_dir, const EngineOptions& opt, int input_w,
+                                        int input_h);
+#if defined(PERSONCLS_WITH_OPENVINO)
+std::unique_ptr<Runtime> create_openvino_runtime(const std::string& model_dir, const EngineOptions& opt,
+                                                 int input_w, int input_h);
+std::string openvino_version();
+#endif
+#if defined(PERSONCLS_WITH_PADDLE)
+std::unique_ptr<Runtime> create_paddle_runtime(const std::string& model_dir, const EngineOptions& opt, int input_w,
+                                               int input_h);
+std::string paddle_inference_version();
+#endif
+
+// Row-wise softmax in place (n rows of c), numerically stable.
+void softmax_rows(float* x, int n, int c);
+
+class Engine {
+ public:
+  Engine(const std::string& model_dir, const PreprocessParams& params, const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Frames -> probabilities, n x num_classes() row-major. Thread-safe. Throws InputError
+  // (naming the frame) for a bad frame, BackendError when the runtime fails.
+  std::vector<float> run(const std::vector<FrameView>& frames);
+
+  // Preprocessed float NCHW batch -> raw model output (no softmax). Thread-safe.
+  std::vector<float> infer(const float* batch, int n);
+
+  int num_classes() const { return num_classes_; }
+  int input_width() const { return params_.crop_w; }
+  int input_height() const { return params_.crop_h; }
+  const PreprocessParams& params() const { return params_; }
+  const EngineOptions& options() const { return options_; }
+  const std::string& model_dir() const { return model_dir_; }
+  std::string runtime_name() const;
+  std::string model_path() const;
+  std::string describe() const;
+  double load_seconds() const { return load_seconds_; }
+  int slots_created() const;
+  bool uses_cuda_preprocess() const { return cuda_preprocess_; }
+
+ private:
+  struct Slot {
+    std::unique_ptr<Runtime> runtime;
+    std::vector<float> input;   // reused preprocessing buffer
+    std::vector<float> output;  // reused raw output
+  };
+  class Lease;
+
+  std::unique_ptr<Slot> acquire();
+  void release(std::unique_ptr<Slot> slot);
+  void finish(const Slot& slot, int n, std::vector<float>* probs) const;
+
+  std::string model_dir_;
+  PreprocessParams params_;
+  EngineOptions options_;
+  int num_classes_ = 0;
+  double load_seconds_ = 0.0;
+  bool cuda_preprocess_ = false;
+  std::string runtime_name_, model_path_, describe_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<Slot>> free_;
+  std::unique_ptr<Runtime> prototype_;  // source of clones; never runs itself
+  int created_ = 0;
+  int max_slots_ = 1;
+};
+
+}  // namespace personcls

@@ -1,0 +1,169 @@
+// personcls._native.Engine / EngineOptions: the native engine as Python sees it. Arguments
+// are converted with the GIL held; loading, preprocessing and inference run with it released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "personcls/engine.h"
+#include "personcls/errors.h"
+#include "personcls/preprocess.h"
+#include "py_common.h"
+
+namespace py = pybind11;
+using namespace personcls;
+
+namespace {
+
+py::array_t<float> to_array(const std::vector<float>& v, py::ssize_t n, py::ssize_t c) {
+  py::array_t<float> a({n, c});
+  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(float));
+  return a;
+}
+
+std::string path_str(const py::object& p) {
+  py::object s = py::module_::import("os").attr("fspath")(p);
+  if (!py::isinstance<py::str>(s)) throw InputError("model_dir must be a str or os.PathLike path");
+  return s.cast<std::string>();
+}
+
+std::string options_repr(const EngineOptions& o) {
+  std::ostringstream s;
+  s << "EngineOptions(runtime='" << o.runtime << "', device='" << o.device << "', device_id=" << o.device_id
+    << ", threads=" << o.threads << ", preprocess_threads=" << o.preprocess_threads
+    << ", output_is_probability=" << (o.output_is_probability ? "True" : "False") << ", num_classes=" << o.num_classes
+    << ", model_format='" << o.model_format << "', performance_hint='" << o.performance_hint
+    << "', precision='" << o.precision << "', num_streams=" << o.num_streams << ", max_slots=" << o.max_slots
+    << ", use_tensorrt=" << (o.use_tensorrt ? "True" : "False") << ")";
+  return s.str();
+}
+
+}  // namespace
+
+void register_engine(py::module_& m) {
+  py::class_<EngineOptions> opts(m, "EngineOptions",
+                                 "Options of the native engine; each runtime reads the ones that apply to it.\n"
+                                 "EngineOptions(**fields) sets fields by name.");
+  opts.def(py::init<>())
+      .def(py::init([](const py::kwargs& kw) {
+             py::object obj = py::cast(EngineOptions());
+             for (auto item : kw) {
+               const std::string key = py::str(item.first);
+               if (!py::hasattr(obj, key.c_str()) || key.rfind("_", 0) == 0)
+                 throw py::type_error("EngineOptions has no option '" + key + "'");
+               obj.attr(key.c_str()) = item.second;
+             }
+             return obj.cast<EngineOptions>();
+           }))
+      .def_readwrite("runtime", &EngineOptions::runtime)
+      .def_readwrite("device", &EngineOptions::device)
+      .def_readwrite("device_id", &EngineOptions::device_id)
+      .def_readwrite("threads", &EngineOptions::threads)
+      .def_readwrite("preprocess_threads", &EngineOptions::preprocess_threads)
+      .def_readwrite("output_is_probability", &EngineOptions::output_is_probability)
+      .def_readwrite("num_classes", &EngineOptions::num_classes)
+      .def_readwrite("input_name", &EngineOptions::input_name)
+      .def_readwrite("model_format", &EngineOptions::model_format)
+      .def_readwrite("model_file", &EngineOptions::model_file)
+      .def_readwrite("performance_hint", &EngineOptions::performance_hint)
+      .def_readwrite("num_streams", &EngineOptions::num_streams)
+      .def_readwrite("precision", &EngineOptions::precision)
+      .def_readwrite("cache_dir", &EngineOptions::cache_dir)
+      .def_readwrite("max_slots", &EngineOptions::max_slots)
+      .def_readwrite("enable_mkldnn", &EngineOptions::enable_mkldnn)
+      .def_readwrite("mkldnn_cache_capacity", &EngineOptions::mkldnn_cache_capacity)
+      .def_readwrite("ir_optim", &EngineOptions::ir_optim)
+      .def_readwrite("gpu_mem_mb", &EngineOptions::gpu_mem_mb)
+      .def_readwrite("use_tensorrt", &EngineOptions::use_tensorrt)
+      .def_readwrite("min_batch", &EngineOptions::min_batch)
+      .def_readwrite("opt_batch", &EngineOptions::opt_batch)
+      .def_readwrite("max_batch", &EngineOptions::max_batch)
+      .def_readwrite("trt_workspace_mb", &EngineOptions::trt_workspace_mb)
+      .def_readwrite("trt_min_subgraph", &EngineOptions::trt_min_subgraph)
+      .def_readwrite("trt_calib", &EngineOptions::trt_calib)
+      .def_readwrite("cuda_preprocess", &EngineOptions::cuda_preprocess)
+      .def("__repr__", &options_repr);
+
+  py::class_<Engine, std::shared_ptr<Engine>>(
+      m, "Engine",
+      "A model folder loaded for batched inference: fused preprocessing -> runtime -> softmax (for\n"
+      "logit models) in C++, with the GIL released. One Engine may be shared by several threads:\n"
+      "each call takes a free runtime clone from an internal pool (cloned on demand, up to\n"
+      "options.max_slots, then calls wait), so concurrent calls run in parallel.")
+      .def(py::init([](const py::object& model_dir, const PreprocessParams& params, const py::object& runtime,
+                       const py::object& options) {
+             EngineOptions o = options.is_none() ? EngineOptions() : options.cast<EngineOptions>();
+             if (!runtime.is_none()) o.runtime = runtime.cast<std::string>();
+             const std::string dir = path_str(model_dir);
+             py::gil_scoped_release release;
+             return std::make_shared<Engine>(dir, params, o);
+           }),
+           py::arg("model_dir"), py::arg("params"), py::arg("runtime") = py::none(), py::arg("options") = py::none(),
+           "Load `model_dir` with preprocessing `params` (PreprocessSpec.to_native()) on `runtime`\n"
+           "('openvino' or 'paddle'; default: options.runtime). Raises ModelError for a missing or\n"
+           "unreadable model, BackendError when the runtime is not built in or fails.")
+      .def("run", [](Engine& e, const py::object& frames, const std::string& color) {
+             py_common::Frames fr = py_common::frames_from(frames, color);
+             std::vector<float> probs;
+             {
+               py::gil_scoped_release release;
+               probs = e.run(fr.views);
+             }
+             return to_array(probs, static_cast<py::ssize_t>(fr.views.size()), e.num_classes());
+           },
+           py::arg("frames"), py::arg("color") = "BGR",
+           "uint8 HxWxC frames (a list, or one NHWC / HWC array) in `color` order -> float32\n"
+           "(N, classes) probabilities. Raises InputError naming the bad frame.")
+      .def("infer", [](Engine& e, const py::object& batch_obj) {
+             if (!py::isinstance<py::array>(batch_obj))
+               throw InputError("batch must be a float32 numpy array of shape (N, 3, H, W)");
+             auto batch = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(batch_obj);
+             if (!batch) throw InputError("batch must be convertible to float32");
+             if (batch.ndim() != 4 || batch.shape(1) != 3 || batch.shape(2) != e.input_height() ||
+                 batch.shape(3) != e.input_width()) {
+               std::ostringstream err;
+               err << "batch must have shape (N, 3, " << e.input_height() << ", " << e.input_width() << "), got (";
+               for (py::ssize_t i = 0; i < batch.ndim(); ++i) err << (i ? ", " : "") << batch.shape(i);
+               err << ")";
+               throw InputError(err.str());
+             }
+             const int n = static_cast<int>(batch.shape(0));
+             std::vector<float> out;
+             {
+               py::gil_scoped_release release;
+               out = e.infer(batch.data(), n);
+             }
+             return to_array(out, n, e.num_classes());
+           },
+           py::arg("batch"),
+           "Model only: a preprocessed float32 (N, 3, H, W) batch -> the raw (N, classes) output\n"
+           "(no softmax).")
+      .def_property_readonly("num_classes", &Engine::num_classes)
+      .def_property_readonly("input_size", [](const Engine& e) { return py::make_tuple(e.input_width(), e.input_height()); },
+                             "(width, height) of the network input.")
+      .def_property_readonly("runtime", &Engine::runtime_name)
+      .def_property_readonly("model_path", &Engine::model_path, "The model file the runtime loaded.")
+      .def_property_readonly("description", &Engine::describe)
+      .def_property_readonly("load_seconds", &Engine::load_seconds)
+      .def_property_readonly("slots", &Engine::slots_created, "Runtime clones created so far (one per concurrent caller).")
+      .def_property_readonly("cuda_preprocess", &Engine::uses_cuda_preprocess)
+      .def_property_readonly("options", [](const Engine& e) { return e.options(); })
+      .def_property_readonly("params", [](const Engine& e) { return e.params(); })
+      .def_property_readonly("model_dir", &Engine::model_dir)
+      .def("__repr__", [](const Engine& e) {
+        return "<personcls._native.Engine " + e.describe() + " classes=" + std::to_string(e.num_classes()) + ">";
+      });
+
+  m.def("softmax", [](py::array_t<float, py::array::c_style | py::array::forcecast> x) {
+          if (x.ndim() != 2) throw InputError("softmax needs a 2-D (N, classes) array");
+          py::array_t<float> out({x.shape(0), x.shape(1)});
+          std::memcpy(out.mutable_data(), x.data(), static_cast<std::size_t>(x.size()) * sizeof(float));
+          if (x.shape(1) > 0) softmax_rows(out.mutable_data(), static_cast<int>(x.shape(0)), static_cast<int>(x.shape(1)));
+          return out;
+        }, py::arg("x"), "Row-wise softmax, the one the engine applies to logit models.");
+}
