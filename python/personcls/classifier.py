@@ -113,7 +113,8 @@ class Classifier:
         self.backend = backend
         self.pipeline = _make_pipeline(backend, self.model_dir, self.meta, opts, int(threads))
         self.postprocessor = Postprocessor(self.meta.postprocess, mode=mode, threshold=threshold,
-                                           output_is_probability=self.meta.output_is_probability)
+                                           output_is_probability=self.meta.output_is_probability
+                                           or getattr(self.pipeline, "outputs_probabilities", False))
         self._decode_threads = decode_threads or min(8, os.cpu_count() or 1)
         self._min_size = self._decode_min_size() if fast_decode else None
         self._pool: Optional[ThreadPoolExecutor] = None

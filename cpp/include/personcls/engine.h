@@ -37,7 +37,7 @@ struct EngineOptions {
   std::string input_name;  // "" = the model's only input
 
   // OpenVINO.
-  std::string model_format = "auto";  // auto | ir | paddle | onnx (auto: ir, then onnx, then paddle)
+  std::string model_format = "auto";  // auto | ir | paddle | onnx (auto: ir, then paddle, then onnx)
   std::string model_file;             // explicit file inside (or outside) the folder; overrides model_format
   std::string performance_hint = "latency";  // latency | throughput
   int num_streams = 0;                // throughput mode: parallel streams; 0 = plugin's choice

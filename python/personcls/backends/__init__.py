@@ -20,6 +20,9 @@ class RuntimeOptions:
     batch from ``min_batch`` to ``max_batch`` (optimised for ``opt_batch``), a serialized
     engine cache in ``trt_cache_dir`` so engines are built once, ``trt_workspace_mb``,
     ``trt_min_subgraph``. INT8 needs calibration data in the cache dir (``trt_calib``).
+    Native engine on CPU (OpenVINO): ``cpu_precision`` fp32 (default; matches Paddle to
+    ~1e-6) or bf16 / fp16 (faster where the CPU has them, scores move by ~1e-2),
+    ``performance_hint`` latency / throughput, ``model_format`` auto / ir / onnx / paddle.
     """
 
     device: str = "cpu"
@@ -38,6 +41,9 @@ class RuntimeOptions:
     trt_min_subgraph: int = 3
     trt_cache_dir: Optional[str] = None
     trt_calib: bool = False
+    cpu_precision: str = "fp32"
+    performance_hint: str = "latency"
+    model_format: str = "auto"
 
     def validate(self) -> None:
         from ..errors import InputError
@@ -51,6 +57,12 @@ class RuntimeOptions:
                              f"{self.min_batch}, {self.opt_batch}, {self.max_batch}")
         if self.cpu_threads < 0:
             raise InputError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
+        if self.cpu_precision not in ("fp32", "bf16", "fp16"):
+            raise InputError(f"cpu_precision must be fp32, bf16 or fp16, got {self.cpu_precision!r}")
+        if self.performance_hint not in ("latency", "throughput"):
+            raise InputError(f"performance_hint must be latency or throughput, got {self.performance_hint!r}")
+        if self.model_format not in ("auto", "ir", "onnx", "paddle"):
+            raise InputError(f"model_format must be auto, ir, onnx or paddle, got {self.model_format!r}")
 
 
 def _has(mod: str) -> bool:
