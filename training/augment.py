@@ -1,0 +1,298 @@
+"""Train-time augmentation on uint8 HxWx3 images (numpy / cv2), each op drawing from an
+explicit ``numpy.random.Generator`` so that a sample's augmentation depends only on
+(seed, epoch, index): identical whatever the number of loader workers, and reproduced
+exactly after a resume.
+
+Ops (PaddleClas names, the tutorial's "EDA" = the last two with a probability each):
+``RandCropImage`` (random resized crop), ``RandFlipImage``, ``TimmAutoAugment``
+(RandAugment policy ``rand-m9-mstd0.5-inc1``) and ``RandomErasing``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError
+
+
+def _ratio(v: Any, name: str) -> float:
+    if isinstance(v, str) and "/" in v:
+        a, b = v.split("/", 1)
+        try:
+            return float(a) / float(b)
+        except (ValueError, ZeroDivisionError):
+            pass
+        raise ConfigError(f"{name}: cannot read {v!r} as a number or 'a/b'")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a number, got {v!r}") from None
+
+
+class RandCropImage:
+    """Random resized crop (area fraction ``scale``, aspect ``ratio``) resized to ``size``."""
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0), interpolation="bilinear"):
+        self.size = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.ratio = (_ratio(ratio[0], "RandCropImage.ratio"), _ratio(ratio[1], "RandCropImage.ratio"))
+        if not (0 < self.scale[0] <= self.scale[1] <= 1):
+            raise ConfigError(f"RandCropImage.scale must be 0 < lo <= hi <= 1, got {list(self.scale)}")
+        self.interp = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}.get(interpolation)
+        if self.interp is None:
+            raise ConfigError(f"RandCropImage.interpolation {interpolation!r}: use bilinear, bicubic or area")
+
+    def __call__(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        h, w = img.shape[:2]
+        area = h * w
+        log_r = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target = area * rng.uniform(*self.scale)
+            ar = math.exp(rng.uniform(*log_r))
+            cw = int(round(math.sqrt(target * ar)))
+            ch = int(round(math.sqrt(target / ar)))
+            if 0 < cw <= w and 0 < ch <= h:
+                x0 = int(rng.integers(0, w - cw + 1))
+                y0 = int(rng.integers(0, h - ch + 1))
+                break
+        else:  # fall back to the largest centred crop within the ratio range
+            r = w / h
+            if r < self.ratio[0]:
+                cw, ch = w, int(round(w / self.ratio[0]))
+            elif r > self.ratio[1]:
+                ch, cw = h, int(round(h * self.ratio[1]))
+            else:
+                cw, ch = w, h
+            x0, y0 = (w - cw) // 2, (h - ch) // 2
+        crop = img[y0:y0 + ch, x0:x0 + cw]
+        return cv2.resize(crop, self.size, interpolation=self.interp)
+
+
+class RandFlipImage:
+    """Flip with probability ``prob``; ``flip_code`` as cv2 (1 horizontal, 0 vertical, -1 both)."""
+
+    def __init__(self, flip_code: int = 1, prob: float = 0.5):
+        if flip_code not in (-1, 0, 1):
+            raise ConfigError(f"RandFlipImage.flip_code must be -1, 0 or 1, got {flip_code!r}")
+        self.flip_code, self.prob = int(flip_code), float(prob)
+
+    def __call__(self, img, rng):
+        return cv2.flip(img, self.flip_code) if rng.random() < self.prob else img
+
+
+# ----------------------------------------------------------------------------- RandAugment
+_FILL = (128, 128, 128)
+_MAX_LEVEL = 10.0
+
+
+def _lut(img, table):
+    return cv2.LUT(img, np.clip(table, 0, 255).astype(np.uint8))
+
+
+def _blend(a, b, factor):
+    return np.clip(b.astype(np.float32) + factor * (a.astype(np.float32) - b.astype(np.float32)), 0, 255).astype(np.uint8)
+
+
+def _gray(img):
+    g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return np.repeat(g[:, :, None], 3, axis=2)
+
+
+def _affine(img, m):
+    h, w = img.shape[:2]
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=_FILL)
+
+
+def op_autocontrast(img, _):
+    out = np.empty_like(img)
+    for c in range(3):
+        ch = img[:, :, c]
+        lo, hi = int(ch.min()), int(ch.max())
+        if hi <= lo:
+            out[:, :, c] = ch
+        else:
+            out[:, :, c] = _lut(ch, (np.arange(256) - lo) * (255.0 / (hi - lo)))
+    return out
+
+
+def op_equalize(img, _):
+    return np.stack([cv2.equalizeHist(np.ascontiguousarray(img[:, :, c])) for c in range(3)], axis=2)
+
+
+def op_invert(img, _):
+    return 255 - img
+
+
+def op_rotate(img, deg):
+    h, w = img.shape[:2]
+    return _affine(img, cv2.getRotationMatrix2D((w / 2.0, h / 2.0), deg, 1.0))
+
+
+def op_posterize(img, bits):
+    shift = 8 - max(1, min(8, int(bits)))
+    return ((img >> shift) << shift).astype(np.uint8)
+
+
+def op_solarize(img, thresh):
+    t = np.arange(256)
+    return _lut(img, np.where(t < thresh, t, 255 - t))
+
+
+def op_solarize_add(img, add, thresh=128):
+    t = np.arange(256)
+    return _lut(img, np.where(t < thresh, np.minimum(t + add, 255), t))
+
+
+def op_color(img, f):
+    return _blend(img, _gray(img), f)
+
+
+def op_contrast(img, f):
+    mean = float(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).mean())
+    return _blend(img, np.full_like(img, int(mean + 0.5)), f)
+
+
+def op_brightness(img, f):
+    return _blend(img, np.zeros_like(img), f)
+
+
+def op_sharpness(img, f):
+    k = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32) / 13.0
+    blur = cv2.filter2D(img, -1, k)
+    blur[0, :], blur[-1, :], blur[:, 0], blur[:, -1] = img[0, :], img[-1, :], img[:, 0], img[:, -1]
+    return _blend(img, blur, f)
+
+
+def op_shear_x(img, s):
+    return _affine(img, np.float32([[1, s, 0], [0, 1, 0]]))
+
+
+def op_shear_y(img, s):
+    return _affine(img, np.float32([[1, 0, 0], [s, 1, 0]]))
+
+
+def op_translate_x(img, frac):
+    return _affine(img, np.float32([[1, 0, frac * img.shape[1]], [0, 1, 0]]))
+
+
+def op_translate_y(img, frac):
+    return _affine(img, np.float32([[1, 0, 0], [0, 1, frac * img.shape[0]]]))
+
+
+def _signed(v, rng):
+    return -v if rng.random() < 0.5 else v
+
+
+# name -> (op, level -> argument); "increasing" variants grow stronger with the level
+_OPS = {
+    "AutoContrast": (op_autocontrast, lambda l, r: None),
+    "Equalize": (op_equalize, lambda l, r: None),
+    "Invert": (op_invert, lambda l, r: None),
+    "Rotate": (op_rotate, lambda l, r: _signed(l / _MAX_LEVEL * 30.0, r)),
+    "PosterizeIncreasing": (op_posterize, lambda l, r: 4 - int(l / _MAX_LEVEL * 4)),
+    "SolarizeIncreasing": (op_solarize, lambda l, r: 256 - int(l / _MAX_LEVEL * 256)),
+    "SolarizeAdd": (op_solarize_add, lambda l, r: int(l / _MAX_LEVEL * 110)),
+    "ColorIncreasing": (op_color, lambda l, r: 1.0 + _signed(l / _MAX_LEVEL * 0.9, r)),
+    "ContrastIncreasing": (op_contrast, lambda l, r: 1.0 + _signed(l / _MAX_LEVEL * 0.9, r)),
+    "BrightnessIncreasing": (op_brightness, lambda l, r: 1.0 + _signed(l / _MAX_LEVEL * 0.9, r)),
+    "SharpnessIncreasing": (op_sharpness, lambda l, r: 1.0 + _signed(l / _MAX_LEVEL * 0.9, r)),
+    "ShearX": (op_shear_x, lambda l, r: _signed(l / _MAX_LEVEL * 0.3, r)),
+    "ShearY": (op_shear_y, lambda l, r: _signed(l / _MAX_LEVEL * 0.3, r)),
+    "TranslateXRel": (op_translate_x, lambda l, r: _signed(l / _MAX_LEVEL * 0.45, r)),
+    "TranslateYRel": (op_translate_y, lambda l, r: _signed(l / _MAX_LEVEL * 0.45, r)),
+}
+_INCREASING = ["AutoContrast", "Equalize", "Invert", "Rotate", "PosterizeIncreasing", "SolarizeIncreasing",
+               "SolarizeAdd", "ColorIncreasing", "ContrastIncreasing", "BrightnessIncreasing",
+               "SharpnessIncreasing", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel"]
+
+
+def parse_rand_config(config_str: str) -> Dict[str, float]:
+    """'rand-m9-mstd0.5-inc1' -> magnitude 9, magnitude std 0.5, n 2 ops, (inc1: increasing ops)."""
+    parts = str(config_str).split("-")
+    if parts[0] != "rand":
+        raise ConfigError(f"TimmAutoAugment.config_str {config_str!r}: only RandAugment ('rand-...') is supported")
+    out = {"m": 9.0, "n": 2, "mstd": 0.0, "inc": 1, "p": 0.5}
+    for p in parts[1:]:
+        for key in ("mstd", "inc", "m", "n", "p"):
+            if p.startswith(key):
+                try:
+                    out[key] = float(p[len(key):])
+                except ValueError:
+                    raise ConfigError(f"TimmAutoAugment.config_str {config_str!r}: bad field {p!r}") from None
+                break
+        else:
+            raise ConfigError(f"TimmAutoAugment.config_str {config_str!r}: unknown field {p!r} "
+                              f"(known: m, n, mstd, inc, p)")
+    out["n"] = int(out["n"])
+    return out
+
+
+class TimmAutoAugment:
+    """RandAugment, applied to the whole image with probability ``prob``: ``n`` random ops, each
+    taken with probability ``p`` (0.5) at magnitude ~ N(m, mstd) clipped to [0, 10]."""
+
+    def __init__(self, prob: float = 0.0, config_str: str = "rand-m9-mstd0.5-inc1", **_ignored):
+        self.prob = float(prob)
+        if not 0.0 <= self.prob <= 1.0:
+            raise ConfigError(f"TimmAutoAugment.prob must be in [0, 1], got {prob}")
+        self.cfg = parse_rand_config(config_str)
+
+    def __call__(self, img, rng):
+        if self.prob <= 0 or rng.random() >= self.prob:
+            return img
+        names = rng.choice(len(_INCREASING), size=self.cfg["n"], replace=True)
+        for i in names:
+            if rng.random() >= self.cfg["p"]:
+                continue
+            level = self.cfg["m"]
+            if self.cfg["mstd"] > 0:
+                level = float(np.clip(rng.normal(level, self.cfg["mstd"]), 0, _MAX_LEVEL))
+            fn, arg = _OPS[_INCREASING[int(i)]]
+            img = fn(img, arg(level, rng))
+        return np.ascontiguousarray(img)
+
+
+class RandomErasing:
+    """Erase one random rectangle of a normalised CHW float image with probability ``EPSILON``
+    (area fraction in [sl, sh], aspect from ``r1`` to 1/r1), filled per pixel with N(0, 1)
+    noise (``mode: pixel``), per channel (``channel``) or zeros (``const``)."""
+
+    def __init__(self, EPSILON: float = 0.0, sl: Any = 0.02, sh: Any = 1.0 / 3.0, r1: Any = 0.3,
+                 attempt: int = 10, use_log_aspect: bool = True, mode: str = "pixel", **_ignored):
+        self.p = _ratio(EPSILON, "RandomErasing.EPSILON")
+        self.sl, self.sh, self.r1 = _ratio(sl, "RandomErasing.sl"), _ratio(sh, "RandomErasing.sh"), _ratio(r1, "RandomErasing.r1")
+        if not 0 <= self.p <= 1:
+            raise ConfigError(f"RandomErasing.EPSILON is a probability in [0, 1], got {EPSILON}")
+        if not (0 < self.sl <= self.sh <= 1) or not (0 < self.r1 <= 1):
+            raise ConfigError(f"RandomErasing: need 0 < sl <= sh <= 1 and 0 < r1 <= 1 (got {sl}, {sh}, {r1})")
+        if mode not in ("pixel", "channel", "const"):
+            raise ConfigError(f"RandomErasing.mode must be pixel, channel or const, got {mode!r}")
+        self.attempt, self.log_aspect, self.mode = int(attempt), bool(use_log_aspect), mode
+
+    def __call__(self, chw: np.ndarray, rng) -> np.ndarray:
+        if self.p <= 0 or rng.random() >= self.p:
+            return chw
+        c, h, w = chw.shape
+        for _ in range(self.attempt):
+            target = rng.uniform(self.sl, self.sh) * h * w
+            if self.log_aspect:
+                ar = math.exp(rng.uniform(math.log(self.r1), math.log(1.0 / self.r1)))
+            else:
+                ar = rng.uniform(self.r1, 1.0 / self.r1)
+            eh, ew = int(round(math.sqrt(target * ar))), int(round(math.sqrt(target / ar)))
+            if 0 < eh < h and 0 < ew < w:
+                y0, x0 = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
+                if self.mode == "pixel":
+                    fill = rng.standard_normal((c, eh, ew)).astype(np.float32)
+                elif self.mode == "channel":
+                    fill = rng.standard_normal((c, 1, 1)).astype(np.float32)
+                else:
+                    fill = np.float32(0.0)
+                chw = chw.copy()
+                chw[:, y0:y0 + eh, x0:x0 + ew] = fill
+                return chw
+        return chw

@@ -1,0 +1,58 @@
+"""``personcls train | eval | infer | export`` (called by personcls.cli)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from ..config import load_config
+from ..errors import ConfigError
+
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+DEFAULT_CONFIG = PACKAGED_CONFIGS / "PPLCNet_x1_0.yaml"
+COMMANDS = ("train", "eval", "infer", "export")
+
+# Keys a config may leave out (filled before -o overrides apply, so they can be overridden).
+DEFAULTS: Dict[str, Any] = {
+    "Global": {"checkpoints": None, "resume": "auto", "pretrained_model": None, "output_dir": "./output/",
+               "device": "auto", "seed": 42, "save_interval": 1, "eval_during_train": True, "eval_interval": 1,
+               "start_eval_epoch": 1, "epochs": 20, "print_batch_step": 10, "use_visualdl": True,
+               "best_metric": "acc", "sync_bn": True, "save_inference_dir": "./inference"},
+    "Preprocess": {"resize_short": 256, "crop_size": 224, "scale": 1.0 / 255.0,
+                   "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "channel_order": "RGB"},
+    "Arch": {"name": "PPLCNet_x1_0", "class_num": 2, "pretrained": False, "use_ssld": False},
+    "Infer": {"infer_imgs": None, "batch_size": 10,
+              "PostProcess": {"name": "ThreshOutput", "threshold": 0.5, "label_0": "nobody", "label_1": "someone"}},
+}
+
+
+def resolve_config_path(path: Optional[str]) -> Path:
+    """An existing path as given (relative to the working directory), else a packaged config
+    of that file name (``-c PPLCNet_x1_0.yaml`` works from anywhere)."""
+    if path is None:
+        return DEFAULT_CONFIG
+    p = Path(path)
+    if p.is_file():
+        return p
+    packaged = PACKAGED_CONFIGS / p.name
+    if packaged.is_file():
+        return packaged
+    have = ", ".join(sorted(f.name for f in PACKAGED_CONFIGS.glob("*.yaml")))
+    raise ConfigError(f"config file {path} does not exist (packaged configs: {have})")
+
+
+def load(config_path: Optional[str], overrides: List[str]) -> Dict[str, Any]:
+    return load_config(resolve_config_path(config_path), overrides or [], defaults=copy.deepcopy(DEFAULTS),
+                       allow_new=("Arch",))
+
+
+def run(command: str, config_path: Optional[str], overrides: List[str]) -> int:
+    """Run a training command; returns the process exit status."""
+    if command not in COMMANDS:
+        raise ConfigError(f"unknown training command {command!r} (known: {', '.join(COMMANDS)})")
+    cfg = load(config_path, overrides)
+    from . import engine
+
+    return int({"train": engine.train, "eval": engine.evaluate, "infer": engine.infer,
+                "export": engine.export}[command](cfg) or 0)

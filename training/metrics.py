@@ -1,0 +1,103 @@
+"""Binary person / no-person metrics (class ``positive`` = someone) and curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Tuple
+
+import numpy as np
+
+
+def tpr_at_fpr(pos_scores: np.ndarray, neg_scores: np.ndarray, max_fpr: float = 0.01) -> Tuple[float, float, float]:
+    """PULC's TprAtFpr: over thresholds t = 0, 0.0001, ..., 0.9999 (score > t is positive), the
+    highest TPR whose FPR <= ``max_fpr``; returns (tpr, fpr, threshold) of the first such t."""
+    pos = np.sort(np.asarray(pos_scores, np.float64))
+    neg = np.sort(np.asarray(neg_scores, np.float64))
+    if len(pos) == 0:
+        return 0.0, 0.0, 0.0
+    t = np.arange(10000) / 10000.0
+    tpr = (len(pos) - np.searchsorted(pos, t, side="right")) / len(pos)
+    fpr = ((len(neg) - np.searchsorted(neg, t, side="right")) / len(neg)) if len(neg) else np.zeros_like(t)
+    ok = fpr <= max_fpr
+    if not ok.any():
+        return 0.0, 0.0, 0.0
+    cand = np.where(ok, tpr, -1.0)
+    i = int(np.argmax(cand))  # first threshold reaching the maximum, as PULC's strict '>' update
+    if cand[i] <= 0:
+        return 0.0, 0.0, 0.0
+    return float(tpr[i]), float(fpr[i]), float(t[i])
+
+
+def binary_metrics(probs: np.ndarray, labels: np.ndarray, positive: int = 1, max_fpr: float = 0.01) -> Dict[str, float]:
+    """Accuracy (argmax), precision / recall / F1 of ``positive``, TPR at FPR <= ``max_fpr``."""
+    probs = np.asarray(probs, np.float64)
+    labels = np.asarray(labels).astype(np.int64)
+    n = len(labels)
+    if n == 0:
+        return {"n": 0}
+    pred = probs.argmax(axis=1)
+    acc = float((pred == labels).mean())
+    tp = int(((pred == positive) & (labels == positive)).sum())
+    fp = int(((pred == positive) & (labels != positive)).sum())
+    fn = int(((pred != positive) & (labels == positive)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    score = probs[:, positive]
+    tpr, fpr, thr = tpr_at_fpr(score[labels == positive], score[labels != positive], max_fpr)
+    return {"n": n, "acc": acc, "precision": precision, "recall": recall, "f1": f1,
+            "tpr_at_fpr": tpr, "fpr": fpr, "threshold": thr, "max_fpr": float(max_fpr)}
+
+
+def roc_curve(score: np.ndarray, is_pos: np.ndarray):
+    order = np.argsort(-score, kind="stable")
+    s, y = score[order], is_pos[order].astype(np.float64)
+    distinct = np.r_[np.where(np.diff(s))[0], len(s) - 1]
+    tps = np.cumsum(y)[distinct]
+    fps = (1 + distinct) - tps
+    P, N = max(y.sum(), 1), max(len(y) - y.sum(), 1)
+    tpr = np.r_[0.0, tps / P]
+    fpr = np.r_[0.0, fps / N]
+    prec = np.r_[1.0, tps / np.maximum(tps + fps, 1)]
+    return fpr, tpr, prec, s[distinct]
+
+
+def auc(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.trapezoid(y, x)) if hasattr(np, "trapezoid") else float(np.trapz(y, x))
+
+
+def save_curves(probs: np.ndarray, labels: np.ndarray, out_dir: Path, positive: int = 1, title: str = "") -> Dict[str, str]:
+    """Write ``roc.png`` and ``pr.png`` (matplotlib, Agg); returns {name: path} and AUCs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    score = np.asarray(probs, np.float64)[:, positive]
+    is_pos = np.asarray(labels) == positive
+    fpr, tpr, prec, _ = roc_curve(score, is_pos)
+    roc_auc = auc(fpr, tpr)
+    ap = float(np.sum(np.diff(np.r_[0.0, tpr[1:]]) * prec[1:])) if is_pos.any() else 0.0
+    paths = {}
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, lw=2, label=f"ROC (AUC {roc_auc:.3f})")
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+    ax.set_xlabel("false positive rate (nobody called someone)")
+    ax.set_ylabel("true positive rate (someone found)")
+    ax.set_title(f"ROC {title}".strip())
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1.01), ax.legend(loc="lower right"), ax.grid(alpha=0.3)
+    paths["roc"] = str(out_dir / "roc.png")
+    fig.savefig(paths["roc"], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(tpr[1:], prec[1:], lw=2, label=f"PR (AP {ap:.3f})")
+    ax.set_xlabel("recall (someone)")
+    ax.set_ylabel("precision (someone)")
+    ax.set_title(f"Precision-recall {title}".strip())
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1.01), ax.legend(loc="lower left"), ax.grid(alpha=0.3)
+    paths["pr"] = str(out_dir / "pr.png")
+    fig.savefig(paths["pr"], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return {**paths, "roc_auc": roc_auc, "average_precision": ap}
