@@ -13,7 +13,7 @@ the same fused native preprocessing) in the same mode.
 
 Pipelines: ``paddle``; ``native`` (the C++ engine on OpenVINO, fp32, latency hint: the
 defaults, scores equal to Paddle's within 1e-6); ``native-bf16`` (same engine with bf16
-inference precision: faster where the CPU has bf16 instructions, scores move by up to ~1e-2);
+inference precision: faster where the CPU has bf16 instructions, scores move by up to ~3e-2);
 with ``--variants`` also ``native-tput`` (throughput hint: the batch split over CPU streams).
 
 Measurements are interleaved (round-robin over pipelines, ``--rounds`` times) so that load from
