@@ -1,4 +1,4 @@
-"""``personcls train | eval | infer | export`` (called by personcls.cli)."""
+"""``personcls train | eval | infer | export | search`` (called by personcls.cli)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..errors import ConfigError
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = PACKAGED_CONFIGS / "PPLCNet_x1_0.yaml"
-COMMANDS = ("train", "eval", "infer", "export")
+COMMANDS = ("train", "eval", "infer", "export", "search")
 
 # Keys a config may leave out (filled before -o overrides apply, so they can be overridden).
 DEFAULTS: Dict[str, Any] = {
@@ -51,6 +51,10 @@ def run(command: str, config_path: Optional[str], overrides: List[str]) -> int:
     """Run a training command; returns the process exit status."""
     if command not in COMMANDS:
         raise ConfigError(f"unknown training command {command!r} (known: {', '.join(COMMANDS)})")
+    if command == "search":  # -c names a search config (see training/search.py), not a training config
+        from .search import search
+
+        return int(search(config_path, overrides) or 0)
     cfg = load(config_path, overrides)
     from . import engine
 

@@ -43,7 +43,7 @@ log = logging.getLogger("personcls.training")
 CSV_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_acc", "precision", "recall", "f1", "tpr_at_fpr",
               "threshold", "seconds", "images_per_s", "bad_images"]
 BEST_METRICS = ("acc", "f1", "tpr_at_fpr")
-_ARCH_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "use_sync_bn")
+_ARCH_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "use_sync_bn", "freeze_bn")
 # parts of the config that must match for a resume to continue the same run
 _FINGERPRINT_KEYS = ("Arch", "Optimizer", "Loss", "Preprocess", "DataLoader.Train.dataset", "DataLoader.Train.sampler",
                      "Global.seed", "Global.epochs")
@@ -184,8 +184,12 @@ def resolve_device(cfg: Dict[str, Any]) -> str:
     return want
 
 
-def build_net(cfg: Dict[str, Any]):
+def build_net(cfg: Dict[str, Any], for_training: bool = False):
     from .models import build_model
+    from . import distill
+
+    if distill.is_distillation(cfg):
+        return distill.build_distillation_model(cfg, for_training=for_training)
 
     arch = dict(_need(cfg, "Arch"))
     name = arch.get("name")
@@ -207,7 +211,7 @@ def init_weights(model, cfg: Dict[str, Any], for_training: bool) -> Dict[str, An
     """Arch.pretrained (start weights) then Global.pretrained_model (a trained checkpoint)."""
     from .weights import is_url, load_pretrained, official_url
 
-    src: Dict[str, Any] = {}
+    src: Dict[str, Any] = dict(getattr(model, "_weights_sources", None) or {})
     pre = _get(cfg, "Arch.pretrained")
     if for_training and pre not in (None, False, "", "null"):
         if pre is True:
@@ -297,13 +301,18 @@ def _dataset_cfg(cfg, split):
     path = ds.get("cls_label_path")
     if not path:
         raise ConfigError(f"DataLoader.{split}.dataset.cls_label_path is required")
-    return ds, str(path)
+    return ds, (str(path) if not isinstance(path, list) else ", ".join(map(str, path)))
 
 
 def build_train_data(cfg, spec: PreprocessSpec, seed: int):
     ds_cfg, path = _dataset_cfg(cfg, "Train")
     n_cls = _int(_get(cfg, "Arch.class_num", 2), "Arch.class_num", 2)
-    entries = D.read_list(path, ds_cfg.get("image_root"), labeled=True, class_num=n_cls)
+    from . import distill
+
+    if distill.is_distillation(cfg):  # unlabeled lines allowed (label -1); several list files allowed
+        entries = distill.read_lists(ds_cfg.get("cls_label_path"), ds_cfg.get("image_root"), n_cls)
+    else:
+        entries = D.read_list(path, ds_cfg.get("image_root"), labeled=True, class_num=n_cls)
     missing = [e.path for e in entries if not os.path.isfile(e.path)]
     if missing:
         log.warning("%s: %d of %d listed images do not exist and will be skipped (first: %s)", path, len(missing),
@@ -478,6 +487,11 @@ def run_dir_of(cfg) -> Path:
 
 
 def train(cfg: Dict[str, Any]) -> int:
+    with D.cv2_single_thread():
+        return _train(cfg)
+
+
+def _train(cfg: Dict[str, Any]) -> int:
     import paddle
 
     nranks, rank = world()
@@ -521,7 +535,10 @@ def train(cfg: Dict[str, Any]) -> int:
 
     paddle.seed(seed)
     np.random.seed(seed)
-    model = build_net(cfg)
+    from . import distill
+
+    distilling = distill.is_distillation(cfg)
+    model = build_net(cfg, for_training=True)
     weights_src = init_weights(model, cfg, for_training=True) if ckpt is None else {}
     sync_bn = _as_bool(g.get("sync_bn", _get(cfg, "Arch.use_sync_bn", False)), "Global.sync_bn")
     if nranks > 1 and sync_bn:
@@ -560,7 +577,20 @@ def train(cfg: Dict[str, Any]) -> int:
     if do_eval:
         eval_ds, eval_loader = build_eval_data(cfg, spec)
     net = paddle.DataParallel(model) if nranks > 1 else model
-    criterion = loss_fn(cfg)
+    offline = None
+    if distilling:
+        criterion = distill.build_loss(cfg)
+        if distill.teacher_offline_path(cfg) is not None:
+            table, tfile = distill.load_or_compute_offline(cfg, [e.path for e in train_ds.entries])
+            offline = distill.OfflineTeacher(table)
+            weights_src["offline_teacher_outputs"] = str(tfile)
+        n_lab = sum(e.label >= 0 for e in train_ds.entries)
+        log.info("distillation: %d labeled + %d unlabeled training images, teacher %s", n_lab,
+                 len(train_ds.entries) - n_lab, "offline (cached outputs)" if offline else "online")
+    else:
+        ce = loss_fn(cfg)
+        criterion = lambda out, y: (ce(out, y), {})  # noqa: E731
+    freeze_bn = _as_bool(_get(cfg, "Arch.freeze_bn", False), "Arch.freeze_bn")
 
     writer = None
     csv_path = run_dir / "metrics.csv"
@@ -599,7 +629,9 @@ def train(cfg: Dict[str, Any]) -> int:
         paddle.seed(seed * 1000 + epoch)  # dropout etc.: a function of (seed, epoch)
         sampler.set_epoch(epoch)
         net.train()
-        loss_sum = correct = seen = 0.0
+        if freeze_bn:  # keep the start weights' BN statistics (e.g. BN folded into converted convs)
+            distill._set_bn_eval(model)
+        loss_sum = correct = seen = labeled = 0.0
         bad: List[int] = []
         lr = 0.0
         train_time = 0.0
@@ -611,38 +643,45 @@ def train(cfg: Dict[str, Any]) -> int:
                 if not m.any():
                     continue
                 x, y = paddle.to_tensor(x.numpy()[m]), paddle.to_tensor(y.numpy()[m])
+                idx = paddle.to_tensor(idx.numpy()[m])
             lr = lr_at((epoch - 1) * steps + i, steps, cfg)
             opt.set_lr(lr)
             if scaler is not None:
                 with paddle.amp.auto_cast(level=str(amp_cfg.get("level", "O1"))):
-                    logits = net(x)
-                loss = criterion(logits, y)
+                    out = net(x)
+                if offline is not None:
+                    out, _ = offline(idx.numpy(), out, y)
+                loss, _ = criterion(out, y)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
             else:
-                logits = net(x)
-                loss = criterion(logits, y)
+                out = net(x)
+                if offline is not None:
+                    out, _ = offline(idx.numpy(), out, y)
+                loss, _ = criterion(out, y)
                 loss.backward()
                 opt.step()
             opt.clear_grad()
+            logits = out["Student"] if isinstance(out, dict) else out
             n = int(m.sum())
             loss_sum += float(loss) * n
             correct += float((logits.argmax(axis=-1) == y).astype("float32").sum())
+            labeled += float((y >= 0).astype("float32").sum())
             seen += n
             if not tty and print_every and (i + 1) % print_every == 0:
                 log.info("epoch %d [%d/%d] lr %.5f loss %.4f acc %.4f", epoch, i + 1, steps, lr,
-                         loss_sum / max(seen, 1), correct / max(seen, 1))
+                         loss_sum / max(seen, 1), correct / max(labeled, 1))
         train_time = time.time() - t_train
         if nranks > 1:  # global train statistics
-            t = paddle.to_tensor([loss_sum, correct, seen, float(len(bad))], dtype="float64")
+            t = paddle.to_tensor([loss_sum, correct, seen, float(len(bad)), labeled], dtype="float64")
             paddle.distributed.all_reduce(t)
-            loss_sum, correct, seen, nbad = t.numpy().tolist()
+            loss_sum, correct, seen, nbad, labeled = t.numpy().tolist()
         else:
             nbad = len(bad)
         _report_bad(train_ds, bad, f"epoch {epoch} (train)")
         row = {"epoch": epoch, "lr": f"{lr:.6g}", "train_loss": f"{loss_sum / max(seen, 1):.6f}",
-               "train_acc": f"{correct / max(seen, 1):.6f}", "bad_images": int(nbad),
+               "train_acc": f"{correct / max(labeled, 1):.6f}", "bad_images": int(nbad),
                "images_per_s": f"{seen / max(train_time, 1e-9):.2f}"}
         val = None
         if do_eval and epoch >= start_eval and (epoch % eval_interval == 0 or epoch == epochs):
@@ -700,7 +739,7 @@ def _load_for_inference(cfg, what: str):
     if not _get(cfg, "Global.pretrained_model"):
         raise ConfigError(f"{what} needs trained weights: -o Global.pretrained_model=output/"
                           f"{_get(cfg, 'Arch.name')}/best_model")
-    model = build_net(cfg)
+    model = build_net(cfg, for_training=False)
     src = init_weights(model, cfg, for_training=False)
     model.eval()
     return model, src
@@ -713,7 +752,8 @@ def evaluate(cfg: Dict[str, Any]) -> int:
     model, src = _load_for_inference(cfg, "eval")
     ds, loader = build_eval_data(cfg, spec)
     t0 = time.time()
-    met, P, L, bad = run_eval(model, ds, loader, cfg)
+    with D.cv2_single_thread():
+        met, P, L, bad = run_eval(model, ds, loader, cfg)
     _report_bad(ds, bad, "eval")
     run_dir.mkdir(parents=True, exist_ok=True)
     curves = save_curves(P, L, run_dir, positive=1, title=str(_get(cfg, "Arch.name")))
@@ -799,7 +839,12 @@ def export(cfg: Dict[str, Any]) -> int:
                             "exporting the config's", info["preprocess"], spec.to_dict())
         except (OSError, json.JSONDecodeError):
             pass
-    meta = ModelMeta(arch=str(_get(cfg, "Arch.name")), preprocess=spec, postprocess=post,
+    from . import distill
+
+    arch = str(_get(cfg, "Arch.name"))
+    if distill.is_distillation(cfg):  # export the student alone (Arch.infer_model_name)
+        model, arch = model.Student, str(distill.sub_models(cfg)["Student"]["name"])
+    meta = ModelMeta(arch=arch, preprocess=spec, postprocess=post,
                      provenance={"source_checkpoint": ckpt, "config": copy.deepcopy(cfg)}, metrics=metrics)
     path = export_model(model, out, meta)
     log.info("exported %s -> %s (%s)", ckpt, path, ", ".join(sorted(os.listdir(path))))

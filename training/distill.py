@@ -1,0 +1,470 @@
+"""Knowledge distillation (the tutorial's section 3.2.1.3, PaddleClas ``DistillationModel``).
+
+Config, as in PaddleClas (``Arch.name: DistillationModel``)::
+
+    Arch:
+      name: DistillationModel
+      class_num: 2
+      freeze_params_list: [True, False]      # the teacher is frozen, the student trains
+      infer_model_name: Student              # what eval / infer / export use
+      models:
+        - Teacher: {name: MobileNetV2, class_num: 2, pretrained: output/MobileNetV2/best_model,
+                    padding: tf_same, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
+                    offline: True}
+        - Student: {name: PPLCNet_x1_0, class_num: 2, pretrained: ...}
+    Loss:
+      Train:
+        - DistillationDMLLoss:  {weight: 1.0, model_name_pairs: [[Student, Teacher]], temperature: 1.0}
+        - DistillationKLDivLoss: {weight: 0.0, model_name_pairs: [[Student, Teacher]], temperature: 4.0}
+        - DistillationJSDivLoss: {weight: 0.0, model_name_pairs: [[Student, Teacher]], temperature: 1.0}
+        - DistillationGTCELoss:  {weight: 1.0, model_names: [Student]}
+
+The models see the same input tensor, normalised with the top-level ``Preprocess`` (the
+student's, the one the export writes); a teacher with its own ``mean`` / ``std`` gets the
+tensor re-normalised (an exact per-channel affine map), so a MobileNetV2 converted from TF
+(mean = std = 0.5) can teach a student that uses ImageNet statistics.
+
+Unlabeled images carry label ``-1`` (a list line without a label); only ``DistillationGTCELoss``
+looks at labels and it skips those samples.
+
+**Offline teacher** (``offline: True`` or ``offline_outputs: path.npz`` on the teacher): the
+teacher's logits are computed once per training image on its augmentation-free view (the eval
+preprocessing) and cached in an ``.npz`` file (default: ``~/.cache/personcls/teacher_outputs/
+<teacher>_<key>.npz`` or ``$PERSONCLS_TEACHER_CACHE``, the key hashing the teacher weights'
+sha256, the preprocessing and the image list, so runs and search trials share it); training then never runs the teacher and the distillation losses read that file.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError, ModelError
+
+log = logging.getLogger("personcls.training")
+
+NAME = "DistillationModel"
+# keys of a sub-model entry that are not constructor arguments
+_SUB_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "mean", "std", "offline", "offline_outputs",
+                 "freeze_bn", "use_sync_bn")
+LOSSES = ("DistillationDMLLoss", "DistillationKLDivLoss", "DistillationJSDivLoss", "DistillationGTCELoss", "CELoss")
+
+
+def is_distillation(cfg: Dict[str, Any]) -> bool:
+    return str((cfg.get("Arch") or {}).get("name")) == NAME
+
+
+# ----------------------------------------------------------------------------- config
+def sub_models(cfg: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """``Arch.models`` as an ordered {role: entry} dict (roles Teacher, Student)."""
+    arch = cfg.get("Arch") or {}
+    models = arch.get("models")
+    if not isinstance(models, list) or not models:
+        raise ConfigError("Arch.models must list the sub-models, e.g. [{Teacher: {name: ...}}, {Student: {name: ...}}]")
+    out: Dict[str, Dict[str, Any]] = {}
+    for i, item in enumerate(models):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ConfigError(f"Arch.models.{i}: each entry is a one-key mapping like {{Student: {{name: ...}}}}, "
+                              f"got {item!r}")
+        (role, entry), = item.items()
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise ConfigError(f"Arch.models.{i}.{role}.name is required")
+        out[str(role)] = dict(entry, _index=i)
+    if "Student" not in out:
+        raise ConfigError(f"Arch.models needs a Student entry (have {', '.join(out)})")
+    if "Teacher" not in out:
+        raise ConfigError(f"Arch.models needs a Teacher entry (have {', '.join(out)})")
+    freeze = arch.get("freeze_params_list")
+    if freeze is not None:
+        if not isinstance(freeze, list) or len(freeze) != len(models):
+            raise ConfigError(f"Arch.freeze_params_list needs one true/false per Arch.models entry, got {freeze!r}")
+        roles = list(out)
+        if not freeze[roles.index("Teacher")]:
+            raise ConfigError("Arch.freeze_params_list: a trainable teacher (DML between two trained models) is not "
+                              "supported; set the Teacher's entry to True")
+        if freeze[roles.index("Student")]:
+            raise ConfigError("Arch.freeze_params_list: the Student must be trainable (False)")
+    infer = str(arch.get("infer_model_name", "Student"))
+    if infer != "Student":
+        raise ConfigError(f"Arch.infer_model_name must be Student, got {infer!r}")
+    return out
+
+
+def student_cfg(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """A plain config whose ``Arch`` is the student (for export metadata, eval of the student)."""
+    st = {k: v for k, v in sub_models(cfg)["Student"].items() if k != "_index"}
+    out = copy.deepcopy(cfg)
+    out["Arch"] = st
+    return out
+
+
+def teacher_offline_path(cfg: Dict[str, Any]) -> Optional[str]:
+    """None for an online teacher; else the explicit ``offline_outputs`` path or ``"auto"``."""
+    t = sub_models(cfg)["Teacher"]
+    path = t.get("offline_outputs")
+    if path not in (None, False, "", "null"):
+        return str(path)
+    from .engine import _as_bool
+
+    return "auto" if _as_bool(t.get("offline", False), "Arch.models.Teacher.offline") else None
+
+
+def _build_one(entry: Dict[str, Any], where: str):
+    from .models import build_model
+    from .engine import _int
+
+    kw = {k: v for k, v in entry.items() if k not in _SUB_RESERVED and k != "_index"}
+    try:
+        return build_model(str(entry["name"]), class_num=_int(entry.get("class_num", 2), f"{where}.class_num", 2), **kw)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _load_sub(net, entry: Dict[str, Any], where: str, must_fit: bool) -> Optional[Dict[str, Any]]:
+    from .engine import _resolve_weights_prefix
+    from .weights import load_pretrained, official_url
+
+    pre = entry.get("pretrained")
+    if pre in (None, False, "", "null"):
+        if must_fit:
+            raise ConfigError(f"{where}.pretrained is required: a teacher needs trained weights "
+                              f"(e.g. -o Arch.models.0.Teacher.pretrained=output/MobileNetV2/best_model)")
+        return None
+    if pre is True:
+        pre = official_url(str(entry["name"]), bool(entry.get("use_ssld", False)))
+    pre = _resolve_weights_prefix(str(pre))
+    log.info("%s.pretrained: %s", where, pre)
+    rep = load_pretrained(net, pre, min_fraction=1.0 if must_fit else 0.5, strict_shapes=must_fit)
+    return {"source": rep.source, "loaded": len(rep.loaded), "skipped_shape": [k for k, _, _ in rep.shape_mismatch]}
+
+
+# ----------------------------------------------------------------------------- the model
+def _renorm_coeffs(cfg: Dict[str, Any], entry: Dict[str, Any]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """(a, b) with x_teacher = a * x_student + b per channel, or None when the same."""
+    from .engine import preprocess_spec
+
+    spec = preprocess_spec(cfg)
+    mean_t = entry.get("mean")
+    std_t = entry.get("std")
+    if mean_t is None and std_t is None:
+        return None
+    mean_t = np.asarray(mean_t if mean_t is not None else spec.mean, np.float64)
+    std_t = np.asarray(std_t if std_t is not None else spec.std, np.float64)
+    if mean_t.shape != (3,) or std_t.shape != (3,) or np.any(std_t <= 0):
+        raise ConfigError(f"Arch.models Teacher mean / std must be 3 numbers (std > 0), got {entry.get('mean')} / "
+                          f"{entry.get('std')}")
+    ms, ss = np.asarray(spec.mean, np.float64), np.asarray(spec.std, np.float64)
+    # x_s = (v - ms) / ss, x_t = (v - mt) / st  =>  x_t = (ss / st) x_s + (ms - mt) / st
+    a, b = ss / std_t, (ms - mean_t) / std_t
+    if np.allclose(a, 1) and np.allclose(b, 0):
+        return None
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def _set_bn_eval(layer) -> None:
+    import paddle.nn as nn
+
+    for sub in layer.sublayers(include_self=True):
+        if isinstance(sub, (nn.BatchNorm, nn.BatchNorm1D, nn.BatchNorm2D, nn.BatchNorm3D, nn.SyncBatchNorm)):
+            sub.eval()
+
+
+def _make_model_class():
+    import paddle
+    import paddle.nn as nn
+
+    class DistillationModel(nn.Layer):
+        """``Student`` (a sub-layer) and ``Teacher`` (frozen; absent in offline mode and at inference).
+        Training mode returns ``{"Student": logits, "Teacher": logits}`` (Teacher only when held);
+        eval mode returns the student's logits, so evaluation and export see a plain classifier."""
+
+        def __init__(self, student, teacher=None, renorm=None):
+            super().__init__()
+            self.Student = student
+            # The frozen teacher is kept outside the layer tree: it is not in parameters() (the
+            # optimizer never sees it) nor in state_dict() (checkpoints hold Student.* only, the
+            # same in online and offline mode; a resume reloads the teacher from its weights).
+            object.__setattr__(self, "_teacher", teacher)
+            if teacher is not None:
+                for p in teacher.parameters():
+                    p.stop_gradient = True
+                teacher.eval()
+            self._renorm = None
+            if renorm is not None:
+                a, b = renorm
+                self._renorm = (paddle.to_tensor(a.reshape(1, 3, 1, 1)), paddle.to_tensor(b.reshape(1, 3, 1, 1)))
+
+        @property
+        def Teacher(self):
+            return self._teacher
+
+        def train(self):
+            super().train()
+            if self._teacher is not None:
+                self._teacher.eval()  # frozen: BN statistics and dropout stay in inference mode
+            return self
+
+        def teacher_logits(self, x):
+            if self.Teacher is None:
+                raise ModelError("this DistillationModel holds no teacher (offline mode or inference)")
+            if self._renorm is not None:
+                x = x * self._renorm[0] + self._renorm[1]
+            with paddle.no_grad():
+                return self.Teacher(x).detach()
+
+        def forward(self, x):
+            s = self.Student(x)
+            if not self.training:
+                return s
+            out = {"Student": s}
+            if self.Teacher is not None:
+                out["Teacher"] = self.teacher_logits(x)
+            return out
+
+    return DistillationModel
+
+
+def build_distillation_model(cfg: Dict[str, Any], for_training: bool, with_teacher: Optional[bool] = None):
+    """The model for ``Arch.name: DistillationModel``. The teacher is built (and must load its
+    weights completely) only for online training, or when ``with_teacher`` asks for it."""
+    subs = sub_models(cfg)
+    st, te = subs["Student"], subs["Teacher"]
+    st_where, te_where = f"Arch.models.{st['_index']}.Student", f"Arch.models.{te['_index']}.Teacher"
+    student = _build_one(st, st_where)
+    sources: Dict[str, Any] = {}
+    if for_training:
+        sources["student_pretrained"] = _load_sub(student, st, st_where, must_fit=False)
+    if with_teacher is None:
+        with_teacher = for_training and teacher_offline_path(cfg) is None
+    teacher = renorm = None
+    if with_teacher:
+        teacher = _build_one(te, te_where)
+        sources["teacher"] = _load_sub(teacher, te, te_where, must_fit=True)
+        renorm = _renorm_coeffs(cfg, te)
+    model = _make_model_class()(student, teacher, renorm)
+    model._weights_sources = sources
+    return model
+
+
+# ----------------------------------------------------------------------------- losses
+def _pairs(args: Dict[str, Any], where: str) -> List[Tuple[str, str]]:
+    pairs = args.get("model_name_pairs", [["Student", "Teacher"]])
+    try:
+        out = [(str(a), str(b)) for a, b in pairs]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}.model_name_pairs must be a list of [model, model] pairs, got {pairs!r}") from None
+    for a, b in out:
+        for n in (a, b):
+            if n not in ("Student", "Teacher"):
+                raise ConfigError(f"{where}.model_name_pairs: unknown model {n!r} (Student or Teacher)")
+    return out
+
+
+def soft_losses(kind: str, s_logits, t_logits, temperature: float):
+    """Per-sample divergence between softmax(s/T) and softmax(t/T); KL and JS scaled by T^2
+    (Hinton), DML is PaddleClas's symmetric form (KL(s||t) + KL(t||s)) / 2."""
+    import paddle
+    import paddle.nn.functional as F
+
+    if s_logits.shape[-1] != t_logits.shape[-1]:
+        raise ConfigError(f"{kind}: the student outputs {s_logits.shape[-1]} classes but the teacher "
+                          f"{t_logits.shape[-1]}; set the same class_num on both Arch.models entries")
+    T = float(temperature)
+    ls = F.log_softmax(s_logits.astype("float32") / T, axis=-1)
+    lt = F.log_softmax(t_logits.astype("float32") / T, axis=-1)
+    ps, pt = paddle.exp(ls), paddle.exp(lt)
+    if kind == "DistillationKLDivLoss":      # KL(teacher || student)
+        return (pt * (lt - ls)).sum(axis=-1) * (T * T)
+    if kind == "DistillationDMLLoss":        # symmetric KL
+        return 0.5 * ((pt * (lt - ls)).sum(axis=-1) + (ps * (ls - lt)).sum(axis=-1)) * (T * T)
+    if kind == "DistillationJSDivLoss":      # Jensen-Shannon
+        m = 0.5 * (ps + pt)
+        lm = paddle.log(paddle.clip(m, min=1e-12))
+        return 0.5 * ((pt * (lt - lm)).sum(axis=-1) + (ps * (ls - lm)).sum(axis=-1)) * (T * T)
+    raise ConfigError(f"unknown distillation loss {kind!r}")
+
+
+def build_loss(cfg: Dict[str, Any]):
+    """``f(out, labels) -> (total, {name: value})`` for a DistillationModel's output dict."""
+    import paddle
+    import paddle.nn.functional as F
+
+    from .engine import _get, _num
+
+    items = _get(cfg, "Loss.Train") or []
+    if not items:
+        raise ConfigError("Loss.Train is empty: a distillation run needs at least one Distillation*Loss")
+    terms = []
+    for i, item in enumerate(items):
+        where = f"Loss.Train.{i}"
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ConfigError(f"{where}: each loss is a one-key mapping, got {item!r}")
+        (name, args), = item.items()
+        args = dict(args or {})
+        if name not in LOSSES:
+            raise ConfigError(f"{where}: loss {name!r} is not supported in distillation (known: {', '.join(LOSSES)})")
+        w = _num(args.get("weight", 1.0), f"{where}.{name}.weight", 0.0)
+        if name in ("DistillationGTCELoss", "CELoss"):
+            names = [str(n) for n in args.get("model_names", ["Student"])]
+            if names != ["Student"]:
+                raise ConfigError(f"{where}.{name}.model_names: only [Student] trains, got {names}")
+            eps = _num(args.get("epsilon", 0.0) or 0.0, f"{where}.{name}.epsilon", 0.0)
+            terms.append(("gt", name, w, eps, None))
+        else:
+            T = _num(args.get("temperature", 1.0), f"{where}.{name}.temperature", 1e-6)
+            terms.append(("soft", name, w, T, _pairs(args, f"{where}.{name}")))
+
+    if all(t[2] == 0 for t in terms):
+        raise ConfigError("all Loss.Train weights are 0: nothing to train")
+
+    def f(out: Dict[str, Any], labels) -> Tuple[Any, Dict[str, float]]:
+        total = 0.0
+        parts: Dict[str, float] = {}
+        for kind, name, w, arg, pairs in terms:
+            if w == 0:
+                continue
+            if kind == "gt":
+                lab = labels.reshape([-1])
+                mask = (lab >= 0)
+                n = int(mask.astype("int32").sum())
+                if n == 0:
+                    continue  # a batch of unlabeled images only
+                logits = out["Student"].astype("float32")
+                logp = F.log_softmax(logits, axis=-1)
+                safe = paddle.where(mask, lab, paddle.zeros_like(lab))
+                nll = -paddle.take_along_axis(logp, safe.reshape([-1, 1]), axis=1).squeeze(1)
+                if arg:
+                    nll = (1 - arg) * nll - arg * logp.mean(axis=-1)
+                v = (nll * mask.astype("float32")).sum() / n
+            else:
+                v = 0.0
+                for a, b in pairs:
+                    if a not in out or b not in out:
+                        raise ModelError(f"{name}: model output {a if a not in out else b!r} is not available "
+                                         f"(have {', '.join(out)})")
+                    v = v + soft_losses(name, out[a], out[b], arg).mean()
+            parts[name] = float(v)
+            total = total + w * v
+        if not isinstance(total, paddle.Tensor):  # only GT losses and a batch without labels
+            total = (out["Student"] * 0.0).sum()
+        return total, parts
+
+    return f
+
+
+# ----------------------------------------------------------------------------- data
+def read_lists(paths, image_root, class_num: int):
+    """One or several list files, each line ``path label`` or ``path`` (unlabeled: label -1)."""
+    from . import data as D
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not isinstance(paths, (list, tuple)) or not paths:
+        raise ConfigError(f"DataLoader.Train.dataset.cls_label_path must be a list file or a list of them, got {paths!r}")
+    entries = []
+    for p in paths:
+        entries += D.read_list(str(p), image_root, labeled=None, class_num=class_num)
+    return entries
+
+
+# ----------------------------------------------------------------------------- offline teacher outputs
+def _teacher_fingerprint(cfg: Dict[str, Any], paths: Sequence[str]) -> Dict[str, Any]:
+    from .engine import preprocess_spec, sha256_file
+    from .weights import resolve
+
+    te = sub_models(cfg)["Teacher"]
+    pre = te.get("pretrained")
+    if pre in (None, False, "", "null"):
+        raise ConfigError("Arch.models Teacher.pretrained is required for offline teacher outputs")
+    wfile = resolve(str(pre))
+    arch = {k: v for k, v in te.items() if k not in ("pretrained", "offline", "offline_outputs", "_index")}
+    return {"teacher": arch, "weights": str(wfile), "weights_sha256": sha256_file(wfile),
+            "preprocess": preprocess_spec(cfg).to_dict(),
+            "images_sha256": hashlib.sha256("\n".join(paths).encode()).hexdigest()}
+
+
+def _default_offline_path(cfg: Dict[str, Any], fp: Dict[str, Any]) -> Path:
+    key = hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    env = os.environ.get("PERSONCLS_TEACHER_CACHE")
+    root = Path(env).expanduser() if env else Path.home() / ".cache" / "personcls" / "teacher_outputs"
+    return root / f"{fp['teacher']['name']}_{key}.npz"
+
+
+def compute_teacher_outputs(cfg: Dict[str, Any], paths: Sequence[str], batch_size: int = 64,
+                            num_workers: int = 0) -> np.ndarray:
+    """Teacher logits [N, C] on the augmentation-free (eval) view of each image; rows of
+    unreadable images are NaN."""
+    import paddle
+
+    from . import data as D
+    from .engine import _progress, preprocess_spec
+
+    model = build_distillation_model(cfg, for_training=False, with_teacher=True)
+    model.eval()
+    spec = preprocess_spec(cfg)
+    ds = D.ListDataset([D.ListEntry(p, -1) for p in paths], D.EvalPipeline(spec))
+    loader = D.make_loader(ds, D.PlainBatchSampler(len(ds), batch_size), num_workers=num_workers)
+    out = None
+    for x, _, idx, ok in _progress(loader, len(loader), "teacher outputs"):
+        t = model.teacher_logits(x).astype("float32").numpy()
+        if out is None:
+            out = np.full((len(paths), t.shape[1]), np.nan, np.float32)
+        m = ok.numpy().astype(bool)
+        out[idx.numpy()[m]] = t[m]
+    return out
+
+
+def load_or_compute_offline(cfg: Dict[str, Any], paths: Sequence[str], num_workers: int = 0) -> Tuple[np.ndarray, Path]:
+    """The teacher-logit table for ``paths`` (row i = paths[i]), from the cache file when it
+    matches the teacher weights, preprocessing and images, else computed and written (atomically)."""
+    where = teacher_offline_path(cfg)
+    fp = _teacher_fingerprint(cfg, paths)
+    f = _default_offline_path(cfg, fp) if where == "auto" else Path(where)
+    if f.is_file():
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                logits = z["logits"]
+                stored = [str(p) for p in z["paths"]]
+            if meta == json.loads(json.dumps(fp, default=str)) and stored == list(paths):
+                log.info("offline teacher outputs: %s (%d images)", f, len(stored))
+                return logits, f
+            log.warning("offline teacher outputs %s were computed for another teacher / preprocessing / image list; "
+                        "recomputing", f)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+            log.warning("offline teacher outputs %s unreadable (%s); recomputing", f, e)
+    log.info("computing offline teacher outputs for %d images -> %s", len(paths), f)
+    logits = compute_teacher_outputs(cfg, paths, num_workers=num_workers)
+    bad = int(np.isnan(logits).any(axis=1).sum())
+    if bad:
+        log.warning("offline teacher outputs: %d image(s) unreadable (rows left NaN; those samples get no "
+                    "distillation loss)", bad)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f".{f.name}.tmp.npz")
+    np.savez(tmp, logits=logits, paths=np.asarray(list(paths)), meta=np.asarray(json.dumps(fp, default=str)))
+    os.replace(tmp, f)
+    return logits, f
+
+
+class OfflineTeacher:
+    """Looks teacher logits up by dataset index (the engine's batches carry it)."""
+
+    def __init__(self, table: np.ndarray):
+        self.table = table
+
+    def __call__(self, idx, out: Dict[str, Any], labels):
+        import paddle
+
+        rows = self.table[np.asarray(idx).reshape(-1)]
+        ok = ~np.isnan(rows).any(axis=1)
+        if not ok.all():  # an image unreadable when cached (and readable now): uniform teacher
+            rows = np.where(ok[:, None], rows, 0.0)
+        out["Teacher"] = paddle.to_tensor(rows.astype(np.float32))
+        return out, ok
