@@ -277,9 +277,31 @@ class PlainBatchSampler:
 
 
 def _worker_init(_worker_id: int) -> None:
-    import cv2
+    """Nothing to do: see ``cv2_single_thread`` (touching cv2's thread pool in a forked child
+    deadlocks when the parent had started it)."""
 
-    cv2.setNumThreads(1)
+
+class cv2_single_thread:
+    """Run cv2 single-threaded while loader workers exist.
+
+    Paddle forks its loader workers. A child forked from a process whose OpenCV thread pool is
+    running inherits the pool's locks but not its threads, and its first parallel cv2 call (or
+    ``cv2.setNumThreads``) can block forever. Stopping the pool in the parent before any fork
+    avoids that; the previous thread count is restored on exit.
+    """
+
+    def __enter__(self):
+        import cv2
+
+        self.prev = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        return self
+
+    def __exit__(self, *exc):
+        import cv2
+
+        cv2.setNumThreads(self.prev)
+        return False
 
 
 def make_loader(ds: ListDataset, batch_sampler, num_workers: int = 0, use_shared_memory: bool = True):

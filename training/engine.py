@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -39,6 +40,8 @@ from . import data as D
 from .metrics import binary_metrics, save_curves
 
 log = logging.getLogger("personcls.training")
+# Paddle warns on every BatchNorm in train mode that it tracks global statistics (it always has)
+warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance")
 
 CSV_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_acc", "precision", "recall", "f1", "tpr_at_fpr",
               "threshold", "seconds", "images_per_s", "bad_images"]
