@@ -402,8 +402,10 @@ def test_exact_resume_after_kill(data, tmp_path):
     full = subprocess.run(_train_cmd(data, tmp_path / "full", 3), env=env, capture_output=True, text=True, timeout=300)
     assert full.returncode == 0, full.stdout + full.stderr
     latest = tmp_path / "cut/PPLCNet_x1_0/latest.json"
+    # Own process group, so the kill also takes the run's data-loader workers (a kill -9 of
+    # the trainer alone would leave them orphaned).
     proc = subprocess.Popen(_train_cmd(data, tmp_path / "cut", 3), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None:
@@ -413,8 +415,12 @@ def test_exact_resume_after_kill(data, tmp_path):
             except (OSError, ValueError, KeyError):
                 pass
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
     finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait(timeout=60)
     cut_epoch = json.loads(latest.read_text())["epoch"]
     if proc.returncode == 0 or cut_epoch >= 3:
