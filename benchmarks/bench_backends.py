@@ -93,6 +93,8 @@ def make_pipelines(model_dir: Path, names: List[str], threads: int):
             opts.performance_hint = "throughput"
         elif name == "native-bf16":
             opts.cpu_precision = "bf16"
+        elif name == "native-int8":
+            opts.cpu_precision = "int8"
         elif name != "native":
             raise SystemExit(f"unknown pipeline {name}")
         out[name] = NativePipeline(model_dir, meta, opts, threads=threads)
@@ -144,7 +146,7 @@ def bench(pipes: Dict[str, object], frame: np.ndarray, batches: List[int], secon
     if ("paddle" in names) and ("native" in names) and 8 in batches:
         r = summary[(8, "end-to-end", "native")] / summary[(8, "end-to-end", "paddle")]
         print(f"\nbatch 8 end-to-end: native / paddle = {r:.2f}x (goal >= 2x)")
-        for v in ("native-tput", "native-bf16"):
+        for v in ("native-tput", "native-bf16", "native-int8"):
             if v in names:
                 print(f"batch 8 end-to-end: {v} / paddle = "
                       f"{summary[(8, 'end-to-end', v)] / summary[(8, 'end-to-end', 'paddle')]:.2f}x")
@@ -206,7 +208,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds the seconds are split into")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     ap.add_argument("--variants", action="store_true", help="also time native-tput (throughput hint)")
-    ap.add_argument("--pipelines", nargs="+", help="explicit list: paddle native native-tput native-bf16")
+    ap.add_argument("--pipelines", nargs="+", help="explicit list: paddle native native-tput native-bf16 native-int8")
     ap.add_argument("--formats", action="store_true", help="compare IR / ONNX / .pdmodel in the OpenVINO runtime")
     args = ap.parse_args(argv)
 
@@ -225,7 +227,11 @@ def main(argv=None) -> int:
         frame = load_frame(args.frame)
         print(f"# frame {frame.shape[1]}x{frame.shape[0]} BGR, batches {args.batches}, "
               f"{args.seconds:.1f} s per cell in {args.rounds} interleaved rounds")
-        names = args.pipelines or (["paddle", "native", "native-bf16"] + (["native-tput"] if args.variants else []))
+        from personcls.spec import ModelMeta
+
+        has_int8 = "openvino_int8" in ModelMeta.load(model_dir).files
+        names = args.pipelines or (["paddle", "native", "native-bf16"] + (["native-int8"] if has_int8 else [])
+                                   + (["native-tput"] if args.variants else []))
         pipes = make_pipelines(model_dir, names, args.threads)
         for n, p in pipes.items():
             desc = p.describe() if hasattr(p, "describe") else getattr(p.runtime, "name", n)

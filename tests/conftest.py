@@ -37,3 +37,29 @@ def random_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "random_pplcnet"
     export_random_model(out, arch="PPLCNet_x1_0", crop=224, resize_short=256, seed=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_like_model(data_dir, tmp_path_factory):
+    """PPLCNet_x1_0 with ImageNet-derived weights (head cut to 2 classes): scores that vary
+    between images, unlike a random network's ~0.5 everywhere."""
+    weights = data_dir / "pretrained" / "PPLCNet_x1_0_textori_init.pdparams"
+    if not weights.is_file():
+        pytest.skip(f"{weights} not found: agreement needs a network whose scores vary between images")
+    paddle = pytest.importorskip("paddle", reason="exporting a model needs PaddlePaddle")
+    from personcls.spec import ModelMeta, PostprocessSpec, PreprocessSpec
+    from personcls.training.export import export_model
+    from personcls.training.models import build_model
+
+    paddle.seed(0)
+    state = paddle.load(str(weights))
+    state["fc.weight"] = state["fc.weight"][:, :2]
+    state["fc.bias"] = state["fc.bias"][:2]
+    net = build_model("PPLCNet_x1_0", class_num=2)
+    net.set_state_dict(state)
+    meta = ModelMeta(arch="PPLCNet_x1_0", preprocess=PreprocessSpec(), postprocess=PostprocessSpec(),
+                     provenance={"weights": weights.name + " (fc cut to 2 classes), for tests"})
+    out = tmp_path_factory.mktemp("agreement") / "pplcnet_textori"
+    # verify=False: export's own OpenVINO check compiles with the CPU's default precision (bf16
+    # on CPUs that have it) and would then disagree by ~1e-3; fp32 agreement is checked below.
+    return export_model(net, out, meta, verify=False)

@@ -50,7 +50,7 @@ def build_classifier(cfg: dict):
         enable_mkldnn=bool(g.get("enable_mkldnn", True)), ir_optim=bool(g.get("ir_optim", True)),
         use_tensorrt=bool(g.get("use_tensorrt", False)), precision=precision,
         min_batch=int(g.get("min_batch", 1)), opt_batch=int(g.get("opt_batch", 8)), max_batch=int(g.get("max_batch", 32)),
-        trt_cache_dir=g.get("trt_cache_dir"),
+        trt_cache_dir=g.get("trt_cache_dir"), cpu_precision=str(g.get("cpu_precision", "fp32")),
     )
     model_dir = g.get("inference_model_dir")
     pre = None
@@ -126,6 +126,13 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_quantize(args) -> int:
+    from .config import load_config
+    from .quantize import main_quantize
+
+    return main_quantize(load_config(_resolve_config(args.config, DEFAULT_INFER_CONFIG), args.override))
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="personcls", description="Is someone there? Person / no-person classification.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -142,6 +149,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="what this install can run, and the model's metadata")
     common(p)
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("quantize", help="INT8 post-training quantization of a model folder's OpenVINO IR (NNCF)")
+    common(p)
+    p.set_defaults(func=cmd_quantize)
     for name in TRAINING_COMMANDS:
         p = sub.add_parser(name, help=f"{name} (training package; needs PaddlePaddle)")
         common(p)

@@ -21,7 +21,9 @@ class RuntimeOptions:
     engine cache in ``trt_cache_dir`` so engines are built once, ``trt_workspace_mb``,
     ``trt_min_subgraph``. INT8 needs calibration data in the cache dir (``trt_calib``).
     Native engine on CPU (OpenVINO): ``cpu_precision`` fp32 (default; matches Paddle to
-    ~1e-6) or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2),
+    ~1e-6) or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2), or
+    int8 (the folder's INT8 IR from ``personcls quantize``; its measured agreement is in
+    personcls.json),
     ``performance_hint`` latency / throughput, ``model_format`` auto / ir / onnx / paddle.
     """
 
@@ -57,8 +59,8 @@ class RuntimeOptions:
                              f"{self.min_batch}, {self.opt_batch}, {self.max_batch}")
         if self.cpu_threads < 0:
             raise InputError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
-        if self.cpu_precision not in ("fp32", "bf16", "fp16"):
-            raise InputError(f"cpu_precision must be fp32, bf16 or fp16, got {self.cpu_precision!r}")
+        if self.cpu_precision not in ("fp32", "bf16", "fp16", "int8"):
+            raise InputError(f"cpu_precision must be fp32, bf16, fp16 or int8, got {self.cpu_precision!r}")
         if self.performance_hint not in ("latency", "throughput"):
             raise InputError(f"performance_hint must be latency or throughput, got {self.performance_hint!r}")
         if self.model_format not in ("auto", "ir", "onnx", "paddle"):

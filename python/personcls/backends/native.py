@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import BackendError
+from ..errors import BackendError, ModelError
 from ..spec import ModelMeta
 from . import RuntimeOptions
 
@@ -48,13 +48,22 @@ def engine_options(meta: ModelMeta, options: RuntimeOptions, threads: int = 0, r
     o.input_name = meta.input_name
     o.model_format = options.model_format
     o.performance_hint = options.performance_hint
-    if runtime == "openvino":
+    if runtime == "openvino" and options.cpu_precision == "int8":
+        # A quantized IR (FakeQuantize nodes); the rest of the graph runs in fp32.
+        int8 = (meta.files or {}).get("openvino_int8", {}).get("xml")
+        if not int8:
+            raise ModelError("cpu_precision='int8' needs an INT8 IR in the model folder: run "
+                             "'personcls quantize -o Global.inference_model_dir=DIR -o Quant.calib_list=LIST'")
+        o.precision = "fp32"
+        o.model_file = int8
+    elif runtime == "openvino":
         o.precision = options.cpu_precision
     else:
         # Paddle Inference: TensorRT precision on GPU; oneDNN fp32 / bf16 on CPU.
         o.precision = options.precision if options.device == "gpu" else options.cpu_precision
     ov_file = (meta.files or {}).get("openvino", {}).get("xml")
-    if runtime == "openvino" and options.model_format == "auto" and ov_file and ov_file != "inference.xml":
+    if (runtime == "openvino" and options.model_format == "auto" and ov_file and ov_file != "inference.xml"
+            and options.cpu_precision != "int8"):
         o.model_file = ov_file  # the metadata names a differently called IR
     o.enable_mkldnn = bool(options.enable_mkldnn)
     o.mkldnn_cache_capacity = int(options.mkldnn_cache_capacity)
