@@ -144,12 +144,16 @@ def test_shared_weight_checksums(data):
             assert sha256(p) == want, name
 
 
-def test_pretrained_head_skipped_with_warning(data, caplog):
+def test_pretrained_head_skipped_with_warning(data, caplog, monkeypatch):
+    import logging
+
     from personcls.training.models import build_model
     from personcls.training.weights import load_pretrained
 
     m = build_model("PPLCNet_x1_0", class_num=2)
     before = m.state_dict()["fc.weight"].numpy().copy()
+    # A training run in this process (another test) turns propagation off for its own handlers.
+    monkeypatch.setattr(logging.getLogger("personcls.training"), "propagate", True)
     with caplog.at_level("WARNING", logger="personcls.training"):
         rep = load_pretrained(m, str(data / "pretrained/PPLCNet_x1_0_textori_init"))  # no suffix
     assert [k for k, _, _ in rep.shape_mismatch] == ["fc.weight", "fc.bias"]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..config import load_config
+from ..config import resolve_config_path as _resolve
 from ..errors import ConfigError
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -28,18 +29,7 @@ DEFAULTS: Dict[str, Any] = {
 
 
 def resolve_config_path(path: Optional[str]) -> Path:
-    """An existing path as given (relative to the working directory), else a packaged config
-    of that file name (``-c PPLCNet_x1_0.yaml`` works from anywhere)."""
-    if path is None:
-        return DEFAULT_CONFIG
-    p = Path(path)
-    if p.is_file():
-        return p
-    packaged = PACKAGED_CONFIGS / p.name
-    if packaged.is_file():
-        return packaged
-    have = ", ".join(sorted(f.name for f in PACKAGED_CONFIGS.glob("*.yaml")))
-    raise ConfigError(f"config file {path} does not exist (packaged configs: {have})")
+    return _resolve(path, PACKAGED_CONFIGS, DEFAULT_CONFIG)
 
 
 def load(config_path: Optional[str], overrides: List[str]) -> Dict[str, Any]:

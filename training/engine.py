@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import csv
 import datetime as _dt
-import hashlib
 import json
 import logging
 import math
@@ -38,6 +37,7 @@ from ..errors import ConfigError, InputError, ModelError
 from ..spec import ModelMeta, PostprocessSpec, PreprocessSpec, _parse_scale
 from . import data as D
 from .metrics import binary_metrics, save_curves
+from .weights import sha256_file
 
 log = logging.getLogger("personcls.training")
 # Paddle warns on every BatchNorm in train mode that it tracks global statistics (it always has)
@@ -96,14 +96,6 @@ def _int(v: Any, key: str, lo: Optional[int] = None) -> int:
     if lo is not None and v < lo:
         raise ConfigError(f"{key} must be >= {lo}, got {v!r}")
     return int(v)
-
-
-def sha256_file(p: os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -784,13 +776,7 @@ def infer(cfg: Dict[str, Any]) -> int:
     target = _get(cfg, "Infer.infer_imgs")
     if not target:
         raise ConfigError("no images given: -o Infer.infer_imgs=path/to/image_or_folder")
-    target = str(target)
-    if os.path.isdir(target):
-        paths = imageio.list_images(target)
-        if not paths:
-            raise InputError(f"{target}: folder holds no images")
-    else:
-        paths = [target]
+    paths = imageio.expand_target(target)
     spec = preprocess_spec(cfg)
     post = postprocess_spec(cfg)
     name = str(_get(cfg, "Infer.PostProcess.name", "ThreshOutput"))

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import ConfigError, InputError, PersonclsError
+from .errors import ConfigError, PersonclsError
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 DEFAULT_INFER_CONFIG = PACKAGED_CONFIGS / "inference_person_cls.yaml"
@@ -22,15 +21,9 @@ TRAINING_COMMANDS = ("train", "eval", "infer", "export", "search")
 
 
 def _resolve_config(path: Optional[str], fallback: Path) -> Path:
-    if path is None:
-        return fallback
-    p = Path(path)
-    if p.is_file():
-        return p
-    packaged = PACKAGED_CONFIGS / p.name
-    if packaged.is_file() and not p.parent.parts:
-        return packaged
-    raise ConfigError(f"config file {path} does not exist")
+    from .config import resolve_config_path
+
+    return resolve_config_path(path, PACKAGED_CONFIGS, fallback)
 
 
 def build_classifier(cfg: dict):
@@ -84,13 +77,7 @@ def cmd_predict(args) -> int:
     target = (cfg.get("Global") or {}).get("infer_imgs")
     if not target:
         raise ConfigError("no images given: set Global.infer_imgs (-o Global.infer_imgs=path/to/image_or_folder)")
-    target = str(target)
-    if os.path.isdir(target):
-        paths = imageio.list_images(target)
-        if not paths:
-            raise InputError(f"{target}: folder holds no images ({', '.join(imageio.IMAGE_SUFFIXES)})")
-    else:
-        paths = [target]  # a missing or broken file gets its error line below
+    paths = imageio.expand_target(target)  # a missing or broken file gets its error line below
     clf = build_classifier(cfg)
     failed = 0
     bs = clf.batch_size

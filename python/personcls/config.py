@@ -103,6 +103,22 @@ def apply_overrides(cfg: Dict[str, Any], overrides: Iterable[str], allow_new: Se
     return out
 
 
+def resolve_config_path(path: Optional[str], packaged_dir: Path, default: Path) -> Path:
+    """An existing path as given (relative to the working directory), else a config of that
+    file name shipped in ``packaged_dir`` (so ``-c PPLCNet_x1_0.yaml`` works from anywhere);
+    ``default`` when no path is given."""
+    if path is None:
+        return default
+    p = Path(path)
+    if p.is_file():
+        return p
+    packaged = Path(packaged_dir) / p.name
+    if packaged.is_file():
+        return packaged
+    have = ", ".join(sorted(f.name for f in Path(packaged_dir).glob("*.yaml")))
+    raise ConfigError(f"config file {path} does not exist (packaged configs: {have})")
+
+
 def read_yaml(path: os.PathLike) -> Dict[str, Any]:
     p = Path(path)
     if not p.is_file():

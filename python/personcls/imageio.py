@@ -130,3 +130,15 @@ def list_images(folder: Union[str, os.PathLike]) -> list:
     """Image files of a folder (by suffix), sorted by name; files only, no recursion."""
     p = Path(folder)
     return sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def expand_target(target: Union[str, os.PathLike]) -> list:
+    """What a user asked to classify: the images of a folder (sorted), or the one path as
+    given (which may not exist: its error then names it)."""
+    t = os.fspath(target)
+    if os.path.isdir(t):
+        paths = list_images(t)
+        if not paths:
+            raise InputError(f"{t}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return paths
+    return [t]
