@@ -163,3 +163,13 @@ def test_fast_decode_reads_jpeg_headers_and_stays_above_the_resize(clf, random_m
     paths = [str(demo_dir / "cat_720p.jpg"), str(demo_dir / "grace_hopper.jpg")]
     for a, b in zip(fast.predict(paths), clf.predict(paths)):
         assert a.ok and a.person_score == pytest.approx(b.person_score, abs=0.05)
+
+
+def test_gpu_request_on_a_cpu_only_paddle_is_a_clear_error(random_model):
+    paddle = pytest.importorskip("paddle")
+    if paddle.device.is_compiled_with_cuda():
+        pytest.skip("this PaddlePaddle has CUDA")
+    from personcls import BackendError
+
+    with pytest.raises(BackendError, match="CUDA build of PaddlePaddle"):
+        Classifier(random_model, backend="paddle", device="gpu")

@@ -35,6 +35,14 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
     config.disable_glog_info()
     config.switch_ir_optim(opt.ir_optim)
     if opt.device == "gpu":
+        import paddle
+
+        if not paddle.device.is_compiled_with_cuda():
+            raise BackendError("device='gpu' needs a CUDA build of PaddlePaddle (pip install 'personcls[gpu]'); "
+                               f"the installed paddle {paddle.__version__} is CPU-only")
+        if opt.use_tensorrt and not paddle.device.is_compiled_with_tensorrt():
+            raise BackendError("use_tensorrt needs a PaddlePaddle build with TensorRT "
+                               f"(paddle {paddle.__version__} was built without it)")
         config.enable_use_gpu(opt.gpu_mem_mb, opt.gpu_id)
         # Memory reuse is safe on GPU; on CPU it breaks predictors of PIR programs.
         config.enable_memory_optim()
