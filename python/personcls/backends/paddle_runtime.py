@@ -40,9 +40,6 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
         if not paddle.device.is_compiled_with_cuda():
             raise BackendError("device='gpu' needs a CUDA build of PaddlePaddle (pip install 'personcls[gpu]'); "
                                f"the installed paddle {paddle.__version__} is CPU-only")
-        if opt.use_tensorrt and not paddle.device.is_compiled_with_tensorrt():
-            raise BackendError("use_tensorrt needs a PaddlePaddle build with TensorRT "
-                               f"(paddle {paddle.__version__} was built without it)")
         config.enable_use_gpu(opt.gpu_mem_mb, opt.gpu_id)
         # Memory reuse is safe on GPU; on CPU it breaks predictors of PIR programs.
         config.enable_memory_optim()
@@ -56,14 +53,17 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
             cache.mkdir(parents=True, exist_ok=True)
             # Serialized engines land in the cache folder and are reused by later starts.
             config.set_optim_cache_dir(str(cache))
-            config.enable_tensorrt_engine(
-                workspace_size=opt.trt_workspace_mb << 20,
-                max_batch_size=opt.max_batch,
-                min_subgraph_size=opt.trt_min_subgraph,
-                precision_mode=precision,
-                use_static=True,
-                use_calib_mode=(opt.precision == "int8" and opt.trt_calib),
-            )
+            try:
+                config.enable_tensorrt_engine(
+                    workspace_size=opt.trt_workspace_mb << 20,
+                    max_batch_size=opt.max_batch,
+                    min_subgraph_size=opt.trt_min_subgraph,
+                    precision_mode=precision,
+                    use_static=True,
+                    use_calib_mode=(opt.precision == "int8" and opt.trt_calib),
+                )
+            except Exception as e:  # Paddle raises its own types when built without TensorRT
+                raise BackendError(f"TensorRT is not usable with this PaddlePaddle ({paddle.__version__}): {e}") from e
             w, h = meta.preprocess.crop_size
             name = meta.input_name
             config.set_trt_dynamic_shape_info(
