@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-output/default}
 MODEL=${MODEL:-python/personcls/models/person_PPLCNet_x1_0}
-EPOCHS=${EPOCHS:-10}
+EPOCHS=${EPOCHS:-8}
 SEED=${SEED:-42}
 DATA=../shared/data
 SIZE=96
