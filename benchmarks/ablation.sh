@@ -26,7 +26,7 @@ EDA=(-o DataLoader.Train.dataset.transform_ops.3.TimmAutoAugment.prob=0.5
 TEACHER=(-o Arch.name=MobileNetV2 -o Arch.padding=tf_same -o Arch.freeze_bn=True -o Arch.use_ssld=False
          -o Arch.pretrained=$DATA/pretrained/MobileNetV2_imagenet_from_coral_int8.pdparams
          -o "Preprocess.mean=[0.5,0.5,0.5]" -o "Preprocess.std=[0.5,0.5,0.5]" -o Global.epochs=${TEACHER_EPOCHS:-6} -o Optimizer.lr.learning_rate=${TEACHER_LR:-0.002})
-T_RUN=${T_RUN:-teacher2}   # which teacher row teaches (the better one on val; see docs/ablation.md)
+T_RUN=${T_RUN:-teacher}    # which teacher row teaches (docs/ablation.md: `teacher`; T_RUN=teacher2 for the other)
 DISTILL=(-o Arch.models.0.Teacher.name=MobileNetV2 -o Arch.models.0.Teacher.padding=tf_same
          -o "Arch.models.0.Teacher.mean=[0.5,0.5,0.5]" -o "Arch.models.0.Teacher.std=[0.5,0.5,0.5]"
          -o Arch.models.0.Teacher.pretrained=$OUT/$T_RUN/MobileNetV2/best_model -o Arch.models.0.Teacher.offline=True)
@@ -40,7 +40,7 @@ run() {  # name, args...
 }
 
 mkdir -p "$OUT"
-ROWS=("$@"); [ ${#ROWS[@]} -eq 0 ] && ROWS=(scratch pretrained eda teacher distill searched)
+ROWS=("$@"); [ ${#ROWS[@]} -eq 0 ] && ROWS=(scratch pretrained eda teacher teacher2 distill)
 for row in "${ROWS[@]}"; do
   case $row in
     scratch)    run scratch train -c $CFG "${COMMON[@]}" "${NO_PRE[@]}" -o Global.output_dir=$OUT/scratch ;;
