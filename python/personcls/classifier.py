@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Union
@@ -70,6 +71,9 @@ class Classifier:
             below what the resize needs (about 3x faster decoding of 720p for a 224 model;
             scores shift slightly against a full decode). Off by default.
 
+    One Classifier may be shared by several threads (the native engine serves concurrent
+    calls from a pool of runtime instances; the paddle backend serialises them).
+
     ``predict`` takes one input (path, encoded bytes, or a decoded HxWxC uint8 frame) and
     returns a :class:`Result`, raising :class:`InputError` if it is bad; given a list, it
     returns one Result per item, bad items carrying ``error`` (the rest still answered).
@@ -118,6 +122,7 @@ class Classifier:
         self._decode_threads = decode_threads or min(8, os.cpu_count() or 1)
         self._min_size = self._decode_min_size() if fast_decode else None
         self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool_lock = threading.Lock()
 
     # -- inputs ---------------------------------------------------------------------------
     def _decode_min_size(self):
@@ -138,8 +143,9 @@ class Classifier:
                 return None, src, e
 
         if len(items) > 1 and any(not isinstance(x, np.ndarray) for x in items):
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._decode_threads, thread_name_prefix="personcls-decode")
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self._decode_threads, thread_name_prefix="personcls-decode")
             return list(self._pool.map(one, range(len(items))))
         return [one(i) for i in range(len(items))]
 
