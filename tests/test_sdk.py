@@ -173,3 +173,19 @@ def test_gpu_request_on_a_cpu_only_paddle_is_a_clear_error(random_model):
 
     with pytest.raises(BackendError, match="CUDA build of PaddlePaddle"):
         Classifier(random_model, backend="paddle", device="gpu")
+
+
+def test_one_classifier_shared_by_threads(trained_like_model, demo_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from personcls.backends import available_backends
+
+    paths = sorted(str(p) for p in demo_dir.glob("*.jpg"))
+    for backend in available_backends():
+        c = Classifier(trained_like_model, backend=backend, batch_size=3)
+        want = [r.person_score for r in c.predict(paths)]
+        with ThreadPoolExecutor(4) as ex:
+            got = list(ex.map(lambda i: [r.person_score for r in c.predict(paths[i:] + paths[:i])], range(8)))
+        for i, scores in enumerate(got):
+            rot = want[i:] + want[:i]
+            assert scores == pytest.approx(rot, abs=1e-5), backend
