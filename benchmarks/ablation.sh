@@ -7,6 +7,7 @@
 # re-trained (delete its folder under $OUT to redo it). Results: $OUT/ablation.csv + docs/ablation.md.
 #   bash benchmarks/ablation.sh            # all rows
 #   bash benchmarks/ablation.sh scratch pretrained   # some rows
+#   bash benchmarks/ablation.sh search searched      # the full-vww search (output/search_full), then its row
 # Run from the repository root (relative paths such as ../shared/data resolve against it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,12 @@ DISTILL=(-o Arch.models.0.Teacher.name=MobileNetV2 -o Arch.models.0.Teacher.padd
          -o "Arch.models.0.Teacher.mean=[0.5,0.5,0.5]" -o "Arch.models.0.Teacher.std=[0.5,0.5,0.5]"
          -o Arch.models.0.Teacher.pretrained=$OUT/$T_RUN/MobileNetV2/best_model -o Arch.models.0.Teacher.offline=True)
 DCFG=training/configs/PPLCNet_x1_0_distillation.yaml
-SEARCHED=${SEARCHED:-}    # -o overrides of the searched settings (filled in from output/search/results.md)
+# the settings `personcls search -c training/configs/PPLCNet_x1_0_search_vww.yaml` picked
+# (output/search_full/results.md, docs/ablation.md "Search"); SEARCHED="-o ..." to try others
+SEARCHED=${SEARCHED:-"-o Optimizer.lr.learning_rate=0.02 -o DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale=[0.08,1.0]
+  -o DataLoader.Train.dataset.transform_ops.3.TimmAutoAugment.prob=0.0 -o DataLoader.Train.dataset.transform_ops.5.RandomErasing.EPSILON=0.0
+  -o Preprocess.resize_short=96 -o Preprocess.crop_size=96"}
+S_T_RUN=${S_T_RUN:-teacher2}   # the searched row distills from the better teacher (the shipped model's)
 
 run() {  # name, args...
   local name=$1; shift
@@ -48,8 +54,12 @@ for row in "${ROWS[@]}"; do
     eda)        run eda train -c $CFG "${COMMON[@]}" "${PRE[@]}" "${EDA[@]}" -o Global.output_dir=$OUT/eda ;;
     distill)    # + distillation: frozen MobileNetV2 teacher (offline outputs), vww train + 1000 UGI images
                 run distill_$T_RUN train -c $DCFG "${COMMON[@]}" "${EDA[@]}" "${DISTILL[@]}" -o Global.output_dir=$OUT/distill_$T_RUN ;;
+    search)     # the greedy search whose picks are SEARCHED (~14 min here; resumable: rerun to continue)
+                personcls search -c training/configs/PPLCNet_x1_0_search_vww.yaml 2>&1 | grep -v -i "warn" \
+                  | grep -E "^\||best:|search |wrote" || true ;;
     searched)   # + the searched hyperparameters
-                run searched train -c $DCFG "${COMMON[@]}" "${EDA[@]}" "${DISTILL[@]}" $SEARCHED -o Global.output_dir=$OUT/searched ;;
+                run searched train -c $DCFG "${COMMON[@]}" "${EDA[@]}" "${DISTILL[@]}" \
+                    -o Arch.models.0.Teacher.pretrained=$OUT/$S_T_RUN/MobileNetV2/best_model $SEARCHED -o Global.output_dir=$OUT/searched ;;
     teacher2)   # the same teacher with milder crops (>= 50% of the 96x96 image, so the person stays in it)
                 run teacher2 train -c $CFG "${COMMON[@]}" "${TEACHER[@]}" -o Optimizer.lr.learning_rate=${TEACHER2_LR:-0.0005} \
                     -o "DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale=[0.5,1.0]" -o Global.output_dir=$OUT/teacher2 ;;
