@@ -20,18 +20,21 @@ COMMON=(-o Global.seed=$SEED -o Global.use_visualdl=False -o Optimizer.lr.warmup
         -o Preprocess.resize_short=$SIZE -o Preprocess.crop_size=$SIZE
         -o "DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale=[0.5,1.0]")
 mkdir -p "$OUT"
+TEACHER=${TEACHER:-$OUT/teacher/MobileNetV2/best_model}   # set TEACHER=... to distill from another teacher
+if [ "$TEACHER" = "$OUT/teacher/MobileNetV2/best_model" ]; then
 echo "== teacher"
 personcls train -c training/configs/PPLCNet_x1_0.yaml "${COMMON[@]}" -o Global.epochs=6 \
   -o Arch.name=MobileNetV2 -o Arch.padding=tf_same -o Arch.freeze_bn=True -o Arch.use_ssld=False \
   -o Arch.pretrained=$DATA/pretrained/MobileNetV2_imagenet_from_coral_int8.pdparams \
   -o "Preprocess.mean=[0.5,0.5,0.5]" -o "Preprocess.std=[0.5,0.5,0.5]" -o Optimizer.lr.learning_rate=0.0005 \
   -o Global.output_dir=$OUT/teacher 2>&1 | grep -E "epoch [0-9]+/|done:|nothing to train"
+fi
 echo "== student (distillation)"
 DCFG=training/configs/PPLCNet_x1_0_distillation.yaml
 DIST=(-c $DCFG "${COMMON[@]}" -o Global.epochs=$EPOCHS ${STUDENT_OVERRIDES:-}
       -o Arch.models.0.Teacher.name=MobileNetV2 -o Arch.models.0.Teacher.padding=tf_same
       -o "Arch.models.0.Teacher.mean=[0.5,0.5,0.5]" -o "Arch.models.0.Teacher.std=[0.5,0.5,0.5]"
-      -o Arch.models.0.Teacher.pretrained=$OUT/teacher/MobileNetV2/best_model -o Arch.models.0.Teacher.offline=True)
+      -o Arch.models.0.Teacher.pretrained=$TEACHER -o Arch.models.0.Teacher.offline=True)
 personcls train "${DIST[@]}" -o Global.output_dir=$OUT/student 2>&1 | grep -E "epoch [0-9]+/|done:|distillation:|nothing to train"
 echo "== export -> $MODEL"
 personcls export "${DIST[@]}" -o Global.pretrained_model=$OUT/student/DistillationModel/best_model \
