@@ -12,7 +12,8 @@ ROWS = [("scratch", "PPLCNet_x1_0, random start"), ("pretrained", "+ pretrained 
         ("eda", "+ EDA (RandAugment p=0.5, RandomErasing p=0.5)"),
         ("distill_teacher", "+ distillation, teacher `teacher` (MobileNetV2), vww + 1000 UGI"),
         ("distill_teacher2", "+ distillation, teacher `teacher2` (MobileNetV2), vww + 1000 UGI"),
-        ("searched", "+ searched hyperparameters"),
+        ("searched", "+ searched hyperparameters (lr 0.02, crops 8-100%, no EDA), teacher `teacher2`"),
+        ("searched_crops50", "searched lr 0.02 with the shipped recipe's crops 50-100%, teacher `teacher2`"),
         ("teacher", "teacher `teacher`: MobileNetV2 ImageNet start, lr 0.0003, crops 8-100%"),
         ("teacher2", "teacher `teacher2`: MobileNetV2 ImageNet start, lr 0.0005, crops 50-100%")]
 
