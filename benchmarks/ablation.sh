@@ -60,6 +60,12 @@ for row in "${ROWS[@]}"; do
     searched)   # + the searched hyperparameters
                 run searched train -c $DCFG "${COMMON[@]}" "${EDA[@]}" "${DISTILL[@]}" \
                     -o Arch.models.0.Teacher.pretrained=$OUT/$S_T_RUN/MobileNetV2/best_model $SEARCHED -o Global.output_dir=$OUT/searched ;;
+    searched_crops50|shipped_10ep)  # separate the searched lr from the crop range: teacher2, crops 50-100%, no EDA,
+                # lr 0.02 (searched) or 0.01 (the shipped recipe, here at the rows' 10 epochs)
+                lr=0.02; [ $row = shipped_10ep ] && lr=0.01
+                run $row train -c $DCFG "${COMMON[@]}" "${DISTILL[@]}" -o Arch.models.0.Teacher.pretrained=$OUT/$S_T_RUN/MobileNetV2/best_model \
+                    -o Optimizer.lr.learning_rate=$lr -o "DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale=[0.5,1.0]" \
+                    -o Global.output_dir=$OUT/$row ;;
     teacher2)   # the same teacher with milder crops (>= 50% of the 96x96 image, so the person stays in it)
                 run teacher2 train -c $CFG "${COMMON[@]}" "${TEACHER[@]}" -o Optimizer.lr.learning_rate=${TEACHER2_LR:-0.0005} \
                     -o "DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale=[0.5,1.0]" -o Global.output_dir=$OUT/teacher2 ;;

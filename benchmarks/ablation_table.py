@@ -14,6 +14,7 @@ ROWS = [("scratch", "PPLCNet_x1_0, random start"), ("pretrained", "+ pretrained 
         ("distill_teacher2", "+ distillation, teacher `teacher2` (MobileNetV2), vww + 1000 UGI"),
         ("searched", "+ searched hyperparameters (lr 0.02, crops 8-100%, no EDA), teacher `teacher2`"),
         ("searched_crops50", "searched lr 0.02 with the shipped recipe's crops 50-100%, teacher `teacher2`"),
+        ("shipped_10ep", "the shipped recipe (lr 0.01, crops 50-100%, no EDA, teacher `teacher2`) at 10 epochs"),
         ("teacher", "teacher `teacher`: MobileNetV2 ImageNet start, lr 0.0003, crops 8-100%"),
         ("teacher2", "teacher `teacher2`: MobileNetV2 ImageNet start, lr 0.0005, crops 50-100%")]
 
