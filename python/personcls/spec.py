@@ -119,11 +119,7 @@ class PreprocessSpec:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "PreprocessSpec":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown preprocessing keys {sorted(unknown)}")
-        return cls(**d)
+        return _from_known_keys(cls, d, "preprocessing")
 
     @classmethod
     def from_paddleclas_ops(cls, ops: Sequence[Dict[str, Any]]) -> "PreprocessSpec":
@@ -173,6 +169,14 @@ class PreprocessSpec:
         return p
 
 
+def _from_known_keys(cls, d: Dict[str, Any], what: str):
+    """``cls(**d)``, refusing keys the dataclass does not have (a typo is not ignored)."""
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} keys {sorted(unknown)}")
+    return cls(**d)
+
+
 def _parse_scale(s: Any) -> float:
     """'1.0/255.0' (PaddleClas writes it so) or a number. No eval()."""
     if isinstance(s, (int, float)) and not isinstance(s, bool):
@@ -219,11 +223,7 @@ class PostprocessSpec:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "PostprocessSpec":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown postprocess keys {sorted(unknown)}")
-        return cls(**d)
+        return _from_known_keys(cls, d, "postprocess")
 
 
 @dataclass
