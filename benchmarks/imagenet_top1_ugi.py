@@ -51,13 +51,16 @@ def build(arch, weights, padding, student):
 
 
 def predict(net, paths, size, mean, std, bs=100):
+    """Top-1 class per image; mean / std: one value for all channels, or three."""
     import paddle
 
     from personcls.imageio import read_image
     from personcls.preprocess import reference_preprocess
     from personcls.spec import PreprocessSpec
 
-    spec = PreprocessSpec(resize_short=size, crop_size=size, mean=(mean,) * 3, std=(std,) * 3)
+    mean = tuple(mean) if isinstance(mean, (tuple, list)) else (mean,) * 3
+    std = tuple(std) if isinstance(std, (tuple, list)) else (std,) * 3
+    spec = PreprocessSpec(resize_short=size, crop_size=size, mean=mean, std=std)
     out = []
     with paddle.no_grad():
         for i in range(0, len(paths), bs):
@@ -83,10 +86,9 @@ def main():
     teacher = build("MobileNetV2", TEACHER, "tf_same", False) if a.teacher_agreement else None
     for s in a.size:
         if a.mean is None:
-            from personcls.preprocess import reference_preprocess  # noqa: F401 (ImageNet statistics)
             from personcls.spec import IMAGENET_MEAN, IMAGENET_STD
-            mean, std = IMAGENET_MEAN, IMAGENET_STD
-            p = predict_multi(net, paths, s, mean, std)
+
+            p = predict(net, paths, s, IMAGENET_MEAN, IMAGENET_STD)
         else:
             p = predict(net, paths, s, a.mean, a.std)
         msg = f"{a.arch} {Path(a.weights).name} size {s}: top-1 {np.mean(p == labels):.3f} on {len(paths)} UGI images"
@@ -94,22 +96,6 @@ def main():
             pt = predict(teacher, paths, s, 0.5, 0.5)
             msg += f"; teacher top-1 {np.mean(pt == labels):.3f}, agreement with teacher {np.mean(p == pt):.3f}"
         print(msg, flush=True)
-
-
-def predict_multi(net, paths, size, mean, std, bs=100):
-    import paddle
-
-    from personcls.imageio import read_image
-    from personcls.preprocess import reference_preprocess
-    from personcls.spec import PreprocessSpec
-
-    spec = PreprocessSpec(resize_short=size, crop_size=size, mean=tuple(mean), std=tuple(std))
-    out = []
-    with paddle.no_grad():
-        for i in range(0, len(paths), bs):
-            x = np.stack([reference_preprocess(read_image(p), spec, color="BGR") for p in paths[i:i + bs]])
-            out.append(net(paddle.to_tensor(x)).numpy().argmax(-1))
-    return np.concatenate(out)
 
 
 if __name__ == "__main__":
