@@ -1,34 +1,12 @@
 #!/usr/bin/env python3
-"""Speed of the inference backends, end to end and model only, in one run.
+"""Backend speed: a thin wrapper over ``personcls benchmark``, plus the model-file comparison.
 
-For each batch size (default 1, 8, 32) and each pipeline it times
-
-* end to end: decoded 1280x720 BGR frames -> fused preprocessing -> model -> probabilities
-  (``pipeline.run_frames``), and
-* model only: a preprocessed float32 batch -> model output (``pipeline.infer``),
-
-and prints per-image latency p50 / p95 (call time / batch), images/s (batch / median call
-time), and the ratio of images/s to the ``paddle`` backend (Paddle Inference + oneDNN behind
-the same fused native preprocessing) in the same mode.
-
-Pipelines: ``paddle``; ``native`` (the C++ engine on OpenVINO, fp32, latency hint: the
-defaults, scores equal to Paddle's within 1e-6); ``native-bf16`` (same engine with bf16
-inference precision: faster where the CPU has bf16 instructions, scores move by up to ~3e-2);
-with ``--variants`` also ``native-tput`` (throughput hint: the batch split over CPU streams).
-
-Measurements are interleaved (round-robin over pipelines, ``--rounds`` times) so that load from
-other processes on a shared machine hits every pipeline alike; percentiles are over all calls,
-and images/s uses the median call so that a burst of foreign load does not decide a ratio.
-
-``--formats`` instead compares the model files the OpenVINO runtime can read (IR, ONNX when
-``inference.onnx`` exists or paddle2onnx is importable, the Paddle program): load time and
-model-only images/s at batch 8.
-
-Run from the repository root after ``pip install --no-build-isolation .``::
-
-    python benchmarks/bench_backends.py                  # the table of the issue
-    python benchmarks/bench_backends.py --variants       # + the throughput-hint rows
-    python benchmarks/bench_backends.py --formats        # IR vs ONNX vs .pdmodel
+* ``python benchmarks/bench_backends.py [ARGS]`` runs ``personcls benchmark [ARGS]``: end to end
+  (files -> decision) and model only, at batch 1/8/32, per backend and precision, with the
+  ratio to a PaddleClas-style baseline measured in the same run (``--help`` for the options).
+* ``python benchmarks/bench_backends.py --formats [--model DIR]`` compares the model files the
+  OpenVINO runtime can read (IR, ONNX when ``inference.onnx`` exists or paddle2onnx is
+  importable, the Paddle program): load time and model-only images/s at batch 8.
 """
 
 from __future__ import annotations
@@ -40,16 +18,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def data_root() -> Path:
-    env = os.environ.get("PERSONCLS_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+def time_calls(fn: Callable[[], object], seconds: float, min_calls: int = 3) -> List[float]:
+    times = []
+    end = time.perf_counter() + seconds
+    while len(times) < min_calls or time.perf_counter() < end:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
 
 
 def find_model(arg: Optional[str], tmp: Path) -> Path:
@@ -64,92 +47,6 @@ def find_model(arg: Optional[str], tmp: Path) -> Path:
     print(f"# no shipped model; exporting a random PPLCNet_x1_0 (224) to {out}", flush=True)
     export_random_model(out, arch="PPLCNet_x1_0", crop=224, resize_short=256, seed=0)
     return out
-
-
-def load_frame(arg: Optional[str]) -> np.ndarray:
-    import cv2
-
-    path = Path(arg) if arg else data_root() / "demo" / "cat_720p.jpg"
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        sys.exit(f"cannot read the benchmark frame {path} (set PERSONCLS_DATA or pass --frame)")
-    return img
-
-
-def make_pipelines(model_dir: Path, names: List[str], threads: int):
-    from personcls.backends import RuntimeOptions
-    from personcls.backends.native import NativePipeline
-    from personcls.classifier import _make_pipeline
-    from personcls.spec import ModelMeta
-
-    meta = ModelMeta.load(model_dir)
-    out = {}
-    for name in names:
-        opts = RuntimeOptions(cpu_threads=threads)
-        if name == "paddle":
-            out[name] = _make_pipeline("paddle", model_dir, meta, opts, threads)
-            continue
-        if name == "native-tput":
-            opts.performance_hint = "throughput"
-        elif name == "native-bf16":
-            opts.cpu_precision = "bf16"
-        elif name == "native-int8":
-            opts.cpu_precision = "int8"
-        elif name != "native":
-            raise SystemExit(f"unknown pipeline {name}")
-        out[name] = NativePipeline(model_dir, meta, opts, threads=threads)
-    return out
-
-
-def time_calls(fn: Callable[[], object], seconds: float, min_calls: int = 3) -> List[float]:
-    times = []
-    end = time.perf_counter() + seconds
-    while len(times) < min_calls or time.perf_counter() < end:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return times
-
-
-def bench(pipes: Dict[str, object], frame: np.ndarray, batches: List[int], seconds: float, rounds: int) -> None:
-    names = list(pipes)
-    print(f"\n{'batch':>5} {'mode':<11} {'pipeline':<12} {'img/s':>8} {'per-image ms p50':>17} {'p95':>7} "
-          f"{'call ms p50':>12} {'x paddle':>9}")
-    summary = {}
-    for b in batches:
-        # distinct copies: each frame of the batch is its own 1280x720 buffer, as from a decoder
-        frames = [frame.copy() for _ in range(b)]
-        batch = next(iter(pipes.values())).preprocess(frames, "BGR")
-        for mode in ("end-to-end", "model-only"):
-            calls = {}
-            for name in names:
-                p = pipes[name]
-                fn = (lambda p=p: p.run_frames(frames, "BGR")) if mode == "end-to-end" else (lambda p=p: p.infer(batch))
-                time_calls(fn, 0.0, min_calls=3)  # warm-up (oneDNN primitive caches, first-shape compile)
-                calls[name] = []
-            for _ in range(rounds):
-                for name in names:
-                    p = pipes[name]
-                    fn = (lambda p=p: p.run_frames(frames, "BGR")) if mode == "end-to-end" else (lambda p=p: p.infer(batch))
-                    calls[name].extend(time_calls(fn, seconds / rounds))
-            base = None
-            for name in names:
-                t = np.asarray(calls[name])
-                ips = b / np.median(t)  # median call: robust to bursts of other work on a shared box
-                if name == "paddle":
-                    base = ips
-                per = t / b * 1e3
-                ratio = f"{ips / base:8.2f}x" if base else "        -"
-                summary[(b, mode, name)] = ips
-                print(f"{b:>5} {mode:<11} {name:<12} {ips:8.1f} {np.percentile(per, 50):17.2f} "
-                      f"{np.percentile(per, 95):7.2f} {np.percentile(t, 50) * 1e3:12.2f} {ratio}", flush=True)
-    if ("paddle" in names) and ("native" in names) and 8 in batches:
-        r = summary[(8, "end-to-end", "native")] / summary[(8, "end-to-end", "paddle")]
-        print(f"\nbatch 8 end-to-end: native / paddle = {r:.2f}x (goal >= 2x)")
-        for v in ("native-tput", "native-bf16", "native-int8"):
-            if v in names:
-                print(f"batch 8 end-to-end: {v} / paddle = "
-                      f"{summary[(8, 'end-to-end', v)] / summary[(8, 'end-to-end', 'paddle')]:.2f}x")
 
 
 def bench_formats(model_dir: Path, tmp: Path, seconds: float, rounds: int, threads: int) -> None:
@@ -200,16 +97,20 @@ def bench_formats(model_dir: Path, tmp: Path, seconds: float, rounds: int, threa
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """``--formats``: the model-file comparison below. Anything else goes to ``personcls
+    benchmark`` (end to end from files and model only, per backend and precision, against the
+    same-run PaddleClas-style baseline): ``python benchmarks/bench_backends.py --batches 8``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--formats" not in argv:
+        from personcls.benchmark import main as benchmark_main
+
+        return benchmark_main(argv)
+    ap = argparse.ArgumentParser(description="IR vs ONNX vs .pdmodel in the OpenVINO runtime")
+    ap.add_argument("--formats", action="store_true", required=True)
     ap.add_argument("--model", help="model folder (default: the shipped model, else a random PPLCNet_x1_0 export)")
-    ap.add_argument("--frame", help="image to benchmark on (default: ../shared/data/demo/cat_720p.jpg)")
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
-    ap.add_argument("--seconds", type=float, default=1.5, help="timed seconds per pipeline, batch and mode")
+    ap.add_argument("--seconds", type=float, default=1.5, help="timed seconds per format")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds the seconds are split into")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
-    ap.add_argument("--variants", action="store_true", help="also time native-tput (throughput hint)")
-    ap.add_argument("--pipelines", nargs="+", help="explicit list: paddle native native-tput native-bf16 native-int8")
-    ap.add_argument("--formats", action="store_true", help="compare IR / ONNX / .pdmodel in the OpenVINO runtime")
     args = ap.parse_args(argv)
 
     import personcls
@@ -221,23 +122,7 @@ def main(argv=None) -> int:
         print(f"# personcls {personcls.__version__}; features {info['features']}; OpenVINO {info['openvino']}; "
               f"{os.cpu_count()} CPU threads; load average {os.getloadavg()[0]:.2f}")
         print(f"# model {model_dir}")
-        if args.formats:
-            bench_formats(model_dir, tmp, args.seconds, args.rounds, args.threads)
-            return 0
-        frame = load_frame(args.frame)
-        print(f"# frame {frame.shape[1]}x{frame.shape[0]} BGR, batches {args.batches}, "
-              f"{args.seconds:.1f} s per cell in {args.rounds} interleaved rounds")
-        from personcls.spec import ModelMeta
-
-        has_int8 = "openvino_int8" in ModelMeta.load(model_dir).files
-        names = args.pipelines or (["paddle", "native", "native-bf16"] + (["native-int8"] if has_int8 else [])
-                                   + (["native-tput"] if args.variants else []))
-        pipes = make_pipelines(model_dir, names, args.threads)
-        for n, p in pipes.items():
-            desc = p.describe() if hasattr(p, "describe") else getattr(p.runtime, "name", n)
-            print(f"# {n}: {desc}")
-        bench(pipes, frame, args.batches, args.seconds, args.rounds)
-        print(f"# load average after: {os.getloadavg()[0]:.2f}")
+        bench_formats(model_dir, tmp, args.seconds, args.rounds, args.threads)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -1,78 +1,45 @@
-"""Fused native preprocessing vs the cv2 + numpy reference, 1280x720 BGR frame -> 224.
+"""Fused native preprocessing vs the cv2 + numpy reference: a thin wrapper over
+``personcls benchmark --profile``.
 
-Prints ms per frame and the speed-up over the reference measured in the same run, on one
-thread (cv2 also limited to one thread) and with the native batch spread over N threads.
+Prints the preprocess stage of the profile (ms per 1280x720 frame, wall and process CPU)
+for the Classifier (native kernel, one input per call on one thread, as its decode pool runs
+it) and for the PaddleClas-style baseline (cv2.resize + numpy normalise), both measured in
+the same run, and their ratio.
 
-    python benchmarks/bench_preprocess.py [--image ../shared/data/demo/cat_720p.jpg] [--repeat 200]
+    python benchmarks/bench_preprocess.py [--model DIR] [--images DIR] [--batch 8]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import time
-from pathlib import Path
-
-import cv2
-import numpy as np
-
-from personcls import PreprocessSpec
-from personcls.preprocess import Preprocessor, reference_batch
-
-REPO = Path(__file__).resolve().parents[1]
+import sys
 
 
-def timeit(fn, repeat: int, warmup: int = 10) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--image", default=str(REPO.parent / "shared" / "data" / "demo" / "cat_720p.jpg"))
-    ap.add_argument("--repeat", type=int, default=200)
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", help="model folder (default: the shipped model)")
+    ap.add_argument("--images", nargs="+", help="image files or folders (default: synthetic 1280x720 frames)")
+    ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--batch", type=int, default=8)
-    args = ap.parse_args()
-    frame = cv2.imread(args.image)
-    if frame is None:
-        raise SystemExit(f"cannot read {args.image}")
-    if frame.shape[:2] != (720, 1280):
-        frame = cv2.resize(frame, (1280, 720))
-    spec = PreprocessSpec()  # short side 256, crop 224, ImageNet mean/std, BGR -> RGB
-    cores = os.cpu_count() or 1
-    print(f"frame 1280x720 BGR -> 3x224x224 float32 RGB; {cores} cores; cv2 {cv2.__version__}")
+    args = ap.parse_args(argv)
 
-    cv2.setNumThreads(1)
-    ref1 = timeit(lambda: reference_batch([frame], spec), args.repeat)
-    nat1 = timeit(lambda: Preprocessor(spec, threads=1)([frame]), args.repeat)
-    pp1 = Preprocessor(spec, threads=1)
-    nat1_reuse = timeit(lambda: pp1([frame]), args.repeat)
-    print(f"{'1 frame, 1 thread':34s} reference {ref1 * 1e3:7.3f} ms   native {nat1_reuse * 1e3:7.3f} ms   "
-          f"speed-up {ref1 / nat1_reuse:5.2f}x")
+    from personcls.benchmark import BASELINE, format_setup, run_benchmark
 
-    batch = [frame] * args.batch
-    ref_b = timeit(lambda: reference_batch(batch, spec), max(20, args.repeat // 4)) / args.batch
-    out = np.empty((args.batch, 3, 224, 224), np.float32)
-    for threads in sorted({1, 2, cores}):
-        pp = Preprocessor(spec, threads=threads)
-        t = timeit(lambda: pp(batch, out=out), max(20, args.repeat // 4)) / args.batch
-        print(f"{f'batch {args.batch}, {threads} thread(s)':34s} reference {ref_b * 1e3:7.3f} ms   native {t * 1e3:7.3f} ms   "
-              f"speed-up {ref_b / t:5.2f}x  (per frame)")
-    cv2.setNumThreads(cores)
-    ref_mt = timeit(lambda: reference_batch(batch, spec), max(20, args.repeat // 4)) / args.batch
-    pp = Preprocessor(spec, threads=0)
-    t = timeit(lambda: pp(batch, out=out), max(20, args.repeat // 4)) / args.batch
-    print(f"{f'batch {args.batch}, all cores both':34s} reference {ref_mt * 1e3:7.3f} ms   native {t * 1e3:7.3f} ms   "
-          f"speed-up {ref_mt / t:5.2f}x  (per frame)")
-    print(f"(for scale: nat1 with a fresh Preprocessor per call {nat1 * 1e3:.3f} ms)")
+    rep = run_benchmark(args.model, images=args.images, frames=args.frames, batches=[args.batch],
+                        backends=["native"], precisions=["fp32"], modes=["model-only"], rounds=1, seconds=0.1,
+                        profile=True)
+    print("\n".join(format_setup(rep["setup"])))
+    prof = {p["config"]: p for p in rep["profile"]}
+    if BASELINE not in prof:
+        sys.exit("the reference row needs the paddle backend (pip install 'personcls[paddle]')")
+    ref = prof.pop(BASELINE)
+    for name, p in prof.items():
+        w, c = p["ms_per_image"]["preprocess"], p["cpu_ms_per_image"]["preprocess"]
+        rw, rc = ref["ms_per_image"]["preprocess"], ref["cpu_ms_per_image"]["preprocess"]
+        print(f"preprocess per frame: reference {rw:.3f} ms (cpu {rc:.3f}), {name} {w:.3f} ms (cpu {c:.3f}): "
+              f"{rw / w:.1f}x wall, {rc / c:.1f}x cpu")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,6 +3,7 @@
     personcls predict -c inference.yaml -o Global.infer_imgs=images/ -o Global.use_gpu=False
     personcls train|eval|infer|export|search -c PPLCNet_x1_0.yaml -o Key.path=value ...
     personcls info [-o Global.inference_model_dir=...]
+    personcls benchmark [--images DIR] [--json FILE] [--plot FILE.png] [--profile]
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ def cmd_quantize(args) -> int:
     return main_quantize(load_config(_resolve_config(args.config, DEFAULT_INFER_CONFIG), args.override))
 
 
+def cmd_benchmark(args) -> int:
+    from .benchmark import run_from_args
+
+    return run_from_args(args)
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="personcls", description="Is someone there? Person / no-person classification.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -139,6 +146,11 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quantize", help="INT8 post-training quantization of a model folder's OpenVINO IR (NNCF)")
     common(p)
     p.set_defaults(func=cmd_quantize)
+    from .benchmark import add_arguments as benchmark_arguments
+
+    p = sub.add_parser("benchmark", help="images/s and latency on this machine, against a same-run PaddleClas-style baseline")
+    benchmark_arguments(p)
+    p.set_defaults(func=cmd_benchmark)
     for name in TRAINING_COMMANDS:
         p = sub.add_parser(name, help=f"{name} (training package; needs PaddlePaddle)")
         common(p)
