@@ -93,7 +93,8 @@ class PythonPipeline:
 
 
 def default_decode_threads() -> int:
-    """Decode-pool size when none is given: one per core (at most 8)."""
+    """Decode-pool size when none is given: one per core (at most 8), beside inference on all
+    cores (docs/throughput.md: the splits measured)."""
     return min(8, os.cpu_count() or 1)
 
 
@@ -132,7 +133,9 @@ class Classifier:
         decode_threads: threads of the pool that reads, decodes and preprocesses inputs while
             the model runs on the previous batch (0 = :func:`default_decode_threads`).
         prefetch: batches prepared ahead of the one being inferred (memory: at most
-            ``(prefetch + 1) * batch_size`` inputs are held at once).
+            ``(prefetch + 1) * batch_size`` inputs are held at once); 0 = no overlap (each
+            batch decoded by the pool, then inferred). docs/throughput.md has the measurements
+            behind the defaults and ``benchmarks/thread_split.py`` repeats them on any box.
 
     One Classifier may be shared by several threads (the native engine serves concurrent
     calls from a pool of runtime instances; the paddle backend serialises them).
@@ -146,7 +149,7 @@ class Classifier:
                  device: str = "cpu", threads: int = 0, batch_size: int = 8, threshold: Optional[float] = None,
                  mode: str = "topk", preprocess: Optional[PreprocessSpec] = None,
                  label_names: Optional[Sequence[str]] = None, options: Optional[RuntimeOptions] = None,
-                 decode_threads: int = 0, fast_decode: bool = False, prefetch: int = 2):
+                 decode_threads: int = 0, fast_decode: bool = False, prefetch: int = 1):
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if not self.model_dir.is_dir():
             raise ModelError(f"model folder {self.model_dir} does not exist")
