@@ -4,7 +4,9 @@ Run folder: ``<Global.output_dir>/<Arch.name>/`` holds ``config.yaml`` (the reso
 ``train.log``, ``metrics.csv`` (one row per epoch), ``vdl/`` (VisualDL scalars), the
 checkpoints ``latest.{pdparams,pdopt,json}`` and ``best_model.{pdparams,pdopt,json}`` (each
 file written to a temporary name and renamed, the ``.json`` last; it records the sha256 of the
-other two), and from ``eval``: ``eval_metrics.json``, ``roc.png``, ``pr.png``.
+other two), and from ``eval``: ``eval/<checkpoint>-<list>/`` with ``eval_metrics.json``,
+``roc.png``, ``pr.png``. ``eval`` / ``infer`` / ``export`` of a run's checkpoint use the network
+and preprocessing of that run's ``config.yaml`` (``training/cli.py``).
 
 Exact resume: the optimizer state is saved by parameter *structure* name, the learning rate
 is a pure function of the step, and every random stream is re-derived at the start of each
@@ -242,6 +244,21 @@ def lr_at(step: int, steps_per_epoch: int, cfg: Dict[str, Any]) -> float:
     if name == "Constant":
         return base
     raise ConfigError(f"Optimizer.lr.name {name!r} is not supported (Cosine or Constant)")
+
+
+def warmup_warning(cfg: Dict[str, Any]) -> Optional[str]:
+    """A warning when the warm-up covers the whole run (the lr never reaches its set value)."""
+    lr = _get(cfg, "Optimizer.lr") or {}
+    warm = _num(lr.get("warmup_epoch", 0), "Optimizer.lr.warmup_epoch", 0)
+    epochs = _int(_get(cfg, "Global.epochs"), "Global.epochs", 1)
+    if warm < epochs:
+        return None
+    base = _num(lr.get("learning_rate", 0.01), "Optimizer.lr.learning_rate", 0.0)
+    start = _num(lr.get("warmup_start_lr", 0.0), "Optimizer.lr.warmup_start_lr", 0.0)
+    peak = start + (base - start) * epochs / warm
+    return (f"Optimizer.lr.warmup_epoch {warm:g} >= Global.epochs {epochs}: the whole run is warm-up, the learning "
+            f"rate rises from {start:g} and peaks at {peak:.3g} instead of {base:g} (e.g. -o Optimizer.lr.warmup_epoch="
+            f"{max(0, epochs - 1)})")
 
 
 def build_optimizer(model, cfg: Dict[str, Any]):
@@ -504,6 +521,9 @@ def _train(cfg: Dict[str, Any]) -> int:
     if resume not in ("auto", "true", "false"):
         raise ConfigError(f"Global.resume must be auto, true or false, got {g.get('resume')!r}")
     spec = preprocess_spec(cfg)
+    warn = warmup_warning(cfg)
+    if warn:
+        log.warning("%s", warn)
 
     # where to resume from
     ckpt: Optional[Path] = None
@@ -740,11 +760,20 @@ def _load_for_inference(cfg, what: str):
     return model, src
 
 
+def eval_dir_of(cfg) -> Path:
+    """Where ``eval`` writes: ``<checkpoint folder>/eval/<checkpoint name>-<list file name>/``,
+    so evaluating one run never overwrites another run's (or another list's) results."""
+    ckpt = _resolve_weights_prefix(str(_need(cfg, "Global.pretrained_model")))
+    lst = _get(cfg, "DataLoader.Eval.dataset.cls_label_path")
+    lst = Path(str(lst[0] if isinstance(lst, list) else lst)).name
+    return Path(ckpt).parent / "eval" / f"{Path(ckpt).name}-{lst}"
+
+
 def evaluate(cfg: Dict[str, Any]) -> int:
-    run_dir = run_dir_of(cfg)
     setup_logging(None)
     spec = preprocess_spec(cfg)
     model, src = _load_for_inference(cfg, "eval")
+    run_dir = eval_dir_of(cfg)
     ds, loader = build_eval_data(cfg, spec)
     t0 = time.time()
     with D.cv2_single_thread():
@@ -754,10 +783,11 @@ def evaluate(cfg: Dict[str, Any]) -> int:
     curves = save_curves(P, L, run_dir, positive=1, title=str(_get(cfg, "Arch.name")))
     met.update({"roc_auc": curves["roc_auc"], "average_precision": curves["average_precision"],
                 "weights": src.get("pretrained_model"), "list": _get(cfg, "DataLoader.Eval.dataset.cls_label_path"),
+                "preprocess": spec.to_dict(),
                 "seconds": round(time.time() - t0, 3)})
     _atomic_write_text(run_dir / "eval_metrics.json", json.dumps(met, indent=2) + "\n")
-    log.info("eval %s on %s (%d images): acc %.4f precision %.4f recall %.4f F1 %.4f TPR %.4f at FPR %.4f <= %g "
-             "(threshold %.4f) ROC AUC %.4f", _get(cfg, "Arch.name"), met["list"], met["n"], met["acc"],
+    log.info("eval %s at %s px on %s (%d images): acc %.4f precision %.4f recall %.4f F1 %.4f TPR %.4f at FPR %.4f <= %g "
+             "(threshold %.4f) ROC AUC %.4f", _get(cfg, "Arch.name"), "x".join(map(str, spec.crop_size)), met["list"], met["n"], met["acc"],
              met["precision"], met["recall"], met["f1"], met["tpr_at_fpr"], met["fpr"], met["max_fpr"],
              met["threshold"], met["roc_auc"])
     log.info("wrote %s, %s, %s", run_dir / "eval_metrics.json", curves["roc"], curves["pr"])
