@@ -158,10 +158,11 @@ def test_save_csv_and_jsonl(demo_dir, tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "r.csv")))
     assert [r["name"] for r in rows] == ["nope.jpg", "owl.jpg", "objects365_02035329.jpg"]
     assert set(rows[0]) == {"name", "path", "class_ids", "scores", "label_names", "someone", "person_score",
-                            "threshold", "error", "time_ms"}
+                            "threshold", "error", "decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms",
+                            "latency_ms", "batch_size"}
     assert "no such file" in rows[0]["error"] and rows[1]["error"] == ""
     assert json.loads(rows[1]["class_ids"]) in ([0, 1], [1, 0]) and rows[1]["someone"] in ("True", "False")
-    assert float(rows[1]["time_ms"]) > 0 and rows[1]["path"] == src[1]
+    assert float(rows[1]["infer_ms"]) > 0 and float(rows[1]["latency_ms"]) > 0 and rows[1]["path"] == src[1]
     p = run("predict", *src[1:], "--save", str(tmp_path / "r.jsonl"))
     assert p.returncode == 0
     rows = [json.loads(l) for l in open(tmp_path / "r.jsonl")]

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -77,8 +76,13 @@ def build_classifier(cfg: dict):
     return clf
 
 
-SAVE_FIELDS = ["name", "path", "class_ids", "scores", "label_names", "someone", "person_score", "threshold", "error",
-               "time_ms"]
+def _save_fields() -> List[str]:
+    import dataclasses
+
+    from .postprocess import Timing
+
+    return (["name", "path", "class_ids", "scores", "label_names", "someone", "person_score", "threshold", "error"]
+            + [f.name for f in dataclasses.fields(Timing)])
 
 
 class ResultWriter:
@@ -100,7 +104,7 @@ class ResultWriter:
         self.f = open(self.tmp, "w", newline="")
         self.csv = None
         if self.kind == "csv":
-            self.csv = csv.DictWriter(self.f, fieldnames=SAVE_FIELDS)
+            self.csv = csv.DictWriter(self.f, fieldnames=_save_fields())
             self.csv.writeheader()
 
     def write(self, row: Dict[str, Any]) -> None:
@@ -116,9 +120,12 @@ class ResultWriter:
             os.replace(self.tmp, self.path)
 
 
-def _row(r, path: str, ms: float) -> Dict[str, Any]:
+def _row(r, path: str) -> Dict[str, Any]:
+    """One result as --save / --json write it: Result.to_dict with its source as ``name``, the
+    path as given, and the Timing fields flattened."""
     d = r.to_dict()
-    return {"name": d.pop("source"), "path": path, **{k: d[k] for k in SAVE_FIELDS[2:-1]}, "time_ms": round(ms, 3)}
+    timing = d.pop("timing") or {}
+    return {"name": d.pop("source"), "path": path, **d, **timing}
 
 
 def _sources(args, cfg) -> list:
@@ -149,26 +156,20 @@ def cmd_predict(args) -> int:
     writer = ResultWriter(args.save) if args.save else None
     clf = build_classifier(cfg)
     failed = 0
-    bs = clf.batch_size
     complete = False
     try:
         with clf:
-            for start in range(0, len(items), bs):
-                chunk = items[start:start + bs]
-                t0 = time.perf_counter()
-                results = clf.predict_batch([p for p, _ in chunk], names=[n for _, n in chunk])
-                ms = (time.perf_counter() - t0) * 1000.0 / max(len(chunk), 1)  # this batch's wall time per image
-                for (path, _), r in zip(chunk, results):
-                    row = _row(r, path, ms)
-                    if writer is not None:
-                        writer.write(row)
-                    if not r.ok:
-                        failed += 1
-                        print(f"{r.source}:\terror: {r.error}", file=sys.stderr, flush=True)
-                    if args.json:
-                        print(json.dumps(row), flush=True)
-                    elif r.ok:
-                        print(r.format_line(), flush=True)
+            for (path, _), r in zip(items, clf.predict_iter([p for p, _ in items], names=[n for _, n in items])):
+                row = _row(r, path)
+                if writer is not None:
+                    writer.write(row)
+                if not r.ok:
+                    failed += 1
+                    print(f"{r.source}:\terror: {r.error}", file=sys.stderr, flush=True)
+                if args.json:
+                    print(json.dumps(row), flush=True)
+                elif r.ok:
+                    print(r.format_line(), flush=True)
         complete = True
     finally:
         if writer is not None:

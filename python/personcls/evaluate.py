@@ -71,16 +71,13 @@ def pick_threshold(scores: np.ndarray, labels: np.ndarray, rule: str = "acc", ma
 def score_list(clf, items: Sequence[Tuple[str, int]]):
     """P(someone) per listed image; unreadable images are left out and returned by name."""
     scores, labels, paths, failed = [], [], [], []
-    bs = clf.batch_size
-    for start in range(0, len(items), bs):
-        chunk = items[start:start + bs]
-        for (path, label), r in zip(chunk, clf.predict_batch([p for p, _ in chunk], names=[p for p, _ in chunk])):
-            if r.ok:
-                scores.append(r.person_score)
-                labels.append(label)
-                paths.append(path)
-            else:
-                failed.append(f"{r.error}")
+    for (path, label), r in zip(items, clf.predict_iter([p for p, _ in items], names=[p for p, _ in items])):
+        if r.ok:
+            scores.append(r.person_score)
+            labels.append(label)
+            paths.append(path)
+        else:
+            failed.append(f"{r.error}")
     return np.asarray(scores, np.float64), np.asarray(labels, np.int64), paths, failed
 
 
