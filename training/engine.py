@@ -316,7 +316,7 @@ def _dataset_cfg(cfg, split):
     return ds, (str(path) if not isinstance(path, list) else ", ".join(map(str, path)))
 
 
-def build_train_data(cfg, spec: PreprocessSpec, seed: int):
+def build_train_data(cfg, spec: PreprocessSpec, seed: int, with_geometry: bool = False):
     ds_cfg, path = _dataset_cfg(cfg, "Train")
     n_cls = _int(_get(cfg, "Arch.class_num", 2), "Arch.class_num", 2)
     from . import distill
@@ -330,7 +330,7 @@ def build_train_data(cfg, spec: PreprocessSpec, seed: int):
         log.warning("%s: %d of %d listed images do not exist and will be skipped (first: %s)", path, len(missing),
                     len(entries), missing[0])
     pipe = D.TrainPipeline(ds_cfg.get("transform_ops") or [], spec)
-    ds = D.ListDataset(entries, pipe, seed=seed)
+    ds = D.ListDataset(entries, pipe, seed=seed, with_geometry=with_geometry)
     s = _get(cfg, "DataLoader.Train.sampler") or {}
     bs = _int(s.get("batch_size", 64), "DataLoader.Train.sampler.batch_size", 1)
     pds = D._make_paddle_dataset(ds)
@@ -553,6 +553,7 @@ def _train(cfg: Dict[str, Any]) -> int:
     from . import distill
 
     distilling = distill.is_distillation(cfg)
+    external = distill.external_teacher(cfg) if distilling else None  # checked before anything runs
     model = build_net(cfg, for_training=True)
     weights_src = init_weights(model, cfg, for_training=True) if ckpt is None else {}
     sync_bn = _as_bool(g.get("sync_bn", _get(cfg, "Arch.use_sync_bn", False)), "Global.sync_bn")
@@ -583,7 +584,8 @@ def _train(cfg: Dict[str, Any]) -> int:
             scaler.load_state_dict(info["amp_scaler"])
         log.info("resumed from %s: epoch %d done, best %s = %s", ckpt, info["epoch"], best["name"], best["value"])
 
-    train_ds, sampler, train_loader = build_train_data(cfg, spec, seed)
+    train_ds, sampler, train_loader = build_train_data(cfg, spec, seed,
+                                                       with_geometry=external is not None and external.needs_geometry)
     steps = len(sampler)
     if steps == 0:
         raise ConfigError("the training list yields no batch (drop_last with fewer images than batch_size?)")
@@ -595,13 +597,17 @@ def _train(cfg: Dict[str, Any]) -> int:
     offline = None
     if distilling:
         criterion = distill.build_loss(cfg)
-        if distill.teacher_offline_path(cfg) is not None:
+        if external is not None:
+            files = external.prepare_cache([e.path for e in train_ds.entries], _progress)
+            weights_src["external_teacher"] = dict(external.describe(), cache=files)
+        elif distill.teacher_offline_path(cfg) is not None:
             table, tfile = distill.load_or_compute_offline(cfg, [e.path for e in train_ds.entries])
             offline = distill.OfflineTeacher(table)
             weights_src["offline_teacher_outputs"] = str(tfile)
         n_lab = sum(e.label >= 0 for e in train_ds.entries)
         log.info("distillation: %d labeled + %d unlabeled training images, teacher %s", n_lab,
-                 len(train_ds.entries) - n_lab, "offline (cached outputs)" if offline else "online")
+                 len(train_ds.entries) - n_lab, "offline (cached outputs)" if offline else
+                 (f"external ({external.targets} targets)" if external else "online"))
     else:
         ce = loss_fn(cfg)
         criterion = lambda out, y: (ce(out, y), {})  # noqa: E731
@@ -651,7 +657,9 @@ def _train(cfg: Dict[str, Any]) -> int:
         lr = 0.0
         train_time = 0.0
         t_train = time.time()
-        for i, (x, y, idx, ok) in enumerate(_progress(train_loader, steps, f"epoch {epoch}/{epochs}")):
+        for i, batch in enumerate(_progress(train_loader, steps, f"epoch {epoch}/{epochs}")):
+            x, y, idx, ok = batch[:4]
+            box = batch[4].numpy() if len(batch) > 4 else None
             m = ok.numpy().astype(bool)
             if not m.all():
                 bad += [int(j) for j in idx.numpy()[~m]]
@@ -659,6 +667,7 @@ def _train(cfg: Dict[str, Any]) -> int:
                     continue
                 x, y = paddle.to_tensor(x.numpy()[m]), paddle.to_tensor(y.numpy()[m])
                 idx = paddle.to_tensor(idx.numpy()[m])
+                box = box[m] if box is not None else None
             lr = lr_at((epoch - 1) * steps + i, steps, cfg)
             opt.set_lr(lr)
             if scaler is not None:
@@ -666,6 +675,8 @@ def _train(cfg: Dict[str, Any]) -> int:
                     out = net(x)
                 if offline is not None:
                     out, _ = offline(idx.numpy(), out, y)
+                elif external is not None:
+                    out = external.attach(out, x, idx.numpy(), box, spec)
                 loss, _ = criterion(out, y)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -674,6 +685,8 @@ def _train(cfg: Dict[str, Any]) -> int:
                 out = net(x)
                 if offline is not None:
                     out, _ = offline(idx.numpy(), out, y)
+                elif external is not None:
+                    out = external.attach(out, x, idx.numpy(), box, spec)
                 loss, _ = criterion(out, y)
                 loss.backward()
                 opt.step()
