@@ -45,7 +45,7 @@ SKIP = [  # (substring, reason)
 ]
 LONG = ("pip install", "pytest", "personcls train", "personcls search", "personcls export", "personcls infer",
         "personcls eval -c", "personcls eval   -c",
-        "personcls quantize", "bash benchmarks/", "python benchmarks/", "python3 benchmarks/", "visualdl",
+        "personcls quantize", "personcls benchmark", "bash benchmarks/", "python benchmarks/", "python3 benchmarks/", "visualdl",
         "scripts/build_wheel.sh")
 
 

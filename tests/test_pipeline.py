@@ -158,3 +158,20 @@ def test_results_carry_their_timing(clfs, frame, demo_dir):
     assert not res[3].ok and res[3].timing.infer_ms == 0 and res[3].timing.batch_size == 0
     assert res[3].to_dict()["error"].startswith("<bytes 3>: empty input")
     assert clf.predict(frame).timing.batch_size == 1
+
+
+def test_pipelines_that_preprocess_themselves_pin_errors_on_the_right_input(frame):
+    """The path for pipelines that preprocess a whole chunk themselves (CUDA preprocessing),
+    exercised on the CPU: decoding still overlaps, a refused frame is found and named."""
+    clf = Classifier(backend="paddle" if "paddle" in BACKENDS else BACKENDS[0], batch_size=4)
+    clf._host_preprocess = False
+    want = Classifier(batch_size=4).predict(frame).person_score
+    items = [frame, frame, np.zeros((8, 8, 3), np.float32), frame, frame, np.zeros((8, 8, 2), np.uint8)]
+    res = clf.predict(items, color="BGR")
+    assert [r.ok for r in res] == [True, True, False, True, True, False]
+    assert str(res[2].error).startswith("<frame 2> has dtype float32")
+    assert str(res[5].error).startswith("<frame 5> has 2 channels")
+    assert all(r.person_score == pytest.approx(want, abs=1e-5) for r in res if r.ok)
+    rgb = clf.predict([np.ascontiguousarray(frame[:, :, ::-1])] * 2, color="RGB")
+    assert all(r.person_score == pytest.approx(want, abs=1e-5) for r in rgb)
+    clf.close()

@@ -310,7 +310,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("benchmark", help="images/s and latency on this machine, against a same-run PaddleClas-style baseline")
     benchmark_arguments(p)
-    p.set_defaults(func=cmd_benchmark)
+    p.set_defaults(func=cmd_benchmark, print_config=False)  # takes no -c/-o config
     for name in TRAINING_COMMANDS:
         if name == "eval":
             p = sub.add_parser(
