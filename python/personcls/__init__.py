@@ -14,34 +14,6 @@ from .spec import ModelMeta, PostprocessSpec, PreprocessSpec, default_model_dir
 __version__ = "0.1.0"
 
 
-def _preload_openvino() -> None:
-    """The extension finds libopenvino through its RUNPATH ``$ORIGIN/../openvino/libs``, i.e.
-    the openvino wheel installed beside personcls. When openvino lives in another site-packages
-    (a venv with --system-site-packages, PYTHONPATH), load its library by path first so that
-    ``import personcls._native`` resolves it. Cheap: it does not import the openvino package."""
-    import ctypes
-    import glob
-    import importlib.util
-    import os
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    if os.path.isdir(os.path.join(here, "..", "openvino", "libs")):
-        return
-    try:
-        spec = importlib.util.find_spec("openvino")
-    except (ImportError, ValueError):
-        return
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        for lib in sorted(glob.glob(os.path.join(loc, "libs", "libopenvino.so.*"))):
-            try:
-                ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
-            except OSError:
-                pass
-            return
-
-
-_preload_openvino()
-
 __all__ = [
     "BackendError", "ConfigError", "InputError", "ModelError", "PersonclsError",
     "ModelMeta", "PostprocessSpec", "PreprocessSpec", "default_model_dir",
