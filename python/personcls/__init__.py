@@ -13,7 +13,6 @@ from .spec import ModelMeta, PostprocessSpec, PreprocessSpec, default_model_dir
 
 __version__ = "0.1.0"
 
-
 __all__ = [
     "BackendError", "ConfigError", "InputError", "ModelError", "PersonclsError",
     "ModelMeta", "PostprocessSpec", "PreprocessSpec", "default_model_dir",
