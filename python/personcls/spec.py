@@ -37,6 +37,9 @@ META_FILE = "personcls.json"
 FORMAT = "personcls-model"
 FORMAT_VERSION = 2  # 2: personcls.json carries a SHA-256 checksum of every model file it names
 CHECKSUM_KEYS = ("program", "params", "xml", "bin")  # the entries of ``files`` that name model files
+# files the runtimes read from a folder by these names even when ``files`` does not list them
+DEFAULT_MODEL_FILES = ("inference.pdmodel", "inference.json", "inference.pdiparams", "inference.xml",
+                       "inference.bin", "inference.onnx")
 LABEL_NAMES = ("nobody", "someone")  # class 0, class 1 (the tutorial's convention)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -260,8 +263,9 @@ class ModelMeta:
     def num_classes(self) -> int:
         return len(self.postprocess.label_names)
 
-    def model_files(self) -> List[str]:
-        """The model files ``files`` names (program, params, IR xml/bin, INT8 IR), in order."""
+    def model_files(self, model_dir: Optional[os.PathLike] = None) -> List[str]:
+        """The model files ``files`` names (program, params, IR xml/bin, INT8 IR) and, given
+        the folder, the files a runtime would pick up there by their default names."""
         out: List[str] = []
         for entry in (self.files or {}).values():
             if isinstance(entry, dict):
@@ -269,26 +273,30 @@ class ModelMeta:
                     v = entry.get(k)
                     if isinstance(v, str) and v and v not in out:
                         out.append(v)
+        if model_dir is not None:
+            out += [n for n in DEFAULT_MODEL_FILES if n not in out and (Path(model_dir) / n).is_file()]
         return out
 
     def verify_files(self, model_dir: os.PathLike) -> None:
         """Check every model file against its checksum (ModelError naming the damaged file).
 
         A format-1 folder (written before checksums existed) is accepted with a logged
-        warning; from format 2 on a missing checksum is an error."""
+        warning; from format 2 on a model file without a checksum is an error."""
         d = Path(model_dir)
+        files = self.model_files(d)
         if not self.checksums:
-            if self.format_version >= 2:
+            if files and self.format_version >= 2:
                 raise ModelError(f"{d / META_FILE}: format {self.format_version} metadata without 'checksums'; "
                                  f"the folder was edited by hand. Re-export it (personcls export / quantize)")
-            if self.model_files():
+            if files:
                 log.warning("%s: format-1 metadata carries no checksums, so the model files are not verified; "
                             "re-export the folder (or re-run personcls quantize / eval --pick-threshold) to add them",
                             d / META_FILE)
             return
-        for name in self.model_files():
+        for name in files:
             if name not in self.checksums:
-                raise ModelError(f"{d / META_FILE}: no checksum for {name}; re-export the folder")
+                raise ModelError(f"{d / name}: no checksum in {META_FILE} (added after the folder was written?); "
+                                 f"re-export the folder")
         for name, want in self.checksums.items():
             f = d / name
             if not f.is_file():
@@ -370,7 +378,7 @@ class ModelMeta:
         --pick-threshold) records its files here, the one place that does."""
         d = Path(model_dir)
         sums = {}
-        for name in self.model_files():
+        for name in self.model_files(d):
             if not (d / name).is_file():
                 raise ModelError(f"{d}: {name} is named in the metadata but not in the folder")
             sums[name] = file_sha256(d / name)
