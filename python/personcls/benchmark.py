@@ -38,7 +38,6 @@ from .errors import InputError
 MODES = ("end-to-end", "model-only")
 BASELINE = "baseline"
 STAGES = ("read", "decode", "preprocess", "infer", "postprocess")
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_bf16", "amx_int8")
 
 
 @dataclass
@@ -100,46 +99,31 @@ def collect_images(sources: Sequence[str]) -> List[str]:
 # -- the machine ----------------------------------------------------------------------------
 def machine_setup() -> dict:
     """CPU model and flags, cores, load and library versions: what a figure depends on."""
-    from importlib import metadata
+    from .backends import machine_info
 
-    import personcls
+    info = machine_info(("personcls", "openvino", "paddlepaddle", "numpy", "opencv-python-headless", "opencv-python"))
+    try:
+        from . import build_info
 
-    cpu, flags = platform.processor() or platform.machine(), []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and cpu in ("", platform.machine(), platform.processor()):
-                    cpu = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    flags = [fl for fl in CPU_FLAGS if fl in have]
-                    break
-    except OSError:
-        pass
-    versions = {"personcls": personcls.__version__, "python": platform.python_version(), "numpy": np.__version__}
-    for dist in ("openvino", "paddlepaddle", "opencv-python-headless", "opencv-python"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    try:
-        features = personcls.build_info().get("features")
+        features = build_info().get("features")
     except ImportError:
         features = None
     return {
-        "cpu": cpu, "cpu_flags": flags, "logical_cpus": os.cpu_count(),
+        "cpu": info["cpu"], "cpu_flags": info["isa"], "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(), "versions": versions, "build_features": features,
+        "platform": platform.platform(), "python": platform.python_version(),
+        "versions": info["versions"], "build_features": features,
+        **({"onednn_max_cpu_isa": info["onednn_max_cpu_isa"]} if "onednn_max_cpu_isa" in info else {}),
     }
 
 
 def default_rows(model_dir: Path, backends: Optional[Sequence[str]], precisions: Optional[Sequence[str]],
-                 fast_decode: bool, cpu_flags: Sequence[str], splits: Sequence[tuple] = ((0, 0),)) -> List[Row]:
+                 fast_decode: bool, splits: Sequence[tuple] = ((0, 0),)) -> List[Row]:
     """Each backend at each precision it can run here: the native engine at fp32, bf16 where
     the CPU has bf16 instructions, int8 where the folder has an INT8 IR; paddle at fp32.
     ``splits``: (inference threads, decode threads) pairs, a row each when more than one."""
-    from .backends import available_backends
+    from .backends import available_backends, cpu_precisions
     from .spec import ModelMeta
 
     avail = available_backends()
@@ -151,8 +135,8 @@ def default_rows(model_dir: Path, backends: Optional[Sequence[str]], precisions:
     rows = []
     for b in backends:
         if b == "native":
-            precs = precisions or (["fp32"] + (["bf16"] if {"avx512_bf16", "amx_bf16"} & set(cpu_flags) else [])
-                                   + (["int8"] if has_int8 else []))
+            here = cpu_precisions()
+            precs = precisions or [p for p in ("fp32", "bf16", "int8") if p in here and (p != "int8" or has_int8)]
         else:
             precs = [p for p in (precisions or ["fp32"]) if p == "fp32"]
         for p in precs:
@@ -319,8 +303,7 @@ def run_benchmark(model_dir: Optional[os.PathLike] = None, images: Optional[Sequ
         dl = [int(decode_threads)] if isinstance(decode_threads, (int, np.integer)) else [int(d) for d in decode_threads]
         if not tl or not dl or min(tl + dl) < 0:
             raise InputError(f"threads and decode threads must be >= 0, got {tl} and {dl}")
-        rows = default_rows(model_dir, backends, precisions, fast_decode, setup["cpu_flags"],
-                            [(t, d) for t in tl for d in dl])
+        rows = default_rows(model_dir, backends, precisions, fast_decode, [(t, d) for t in tl for d in dl])
         clfs = {}
         for r in rows:
             opts = RuntimeOptions(cpu_precision=r.precision)
@@ -477,7 +460,7 @@ def format_setup(setup: dict) -> List[str]:
              f"flags: {' '.join(setup['cpu_flags']) or '-'}",
              f"# load average at start: {setup['load_average']} (figures on a busy machine are lower; compare the "
              f"ratios, measured in the same run)",
-             "# versions: " + ", ".join(f"{k} {x}" for k, x in v.items()),
+             f"# versions: python {setup['python']}, " + ", ".join(f"{k} {x}" for k, x in v.items()),
              f"# model {setup['model_dir']} (input {setup['input_size'][0]}x{setup['input_size'][1]}); inputs: "
              f"{setup['inputs']}",
              f"# prefetch {setup['prefetch_batches']} batch(es); baseline threads {setup['baseline_threads']}"]
