@@ -379,9 +379,16 @@ class Classifier:
         """
         return self._stream(_entries(items, names), color)
     def close(self) -> None:
+        """Stop the decode pool's threads (a later predict starts a new pool)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+    def __del__(self):
+        # A Classifier dropped without close() must not leave its idle decode threads behind.
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     def __enter__(self):
         return self
