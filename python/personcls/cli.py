@@ -3,6 +3,8 @@
     personcls predict -c inference.yaml -o Global.infer_imgs=images/ -o Global.use_gpu=False
     personcls train|eval|infer|export|search -c PPLCNet_x1_0.yaml -o Key.path=value ...
     personcls info [-o Global.inference_model_dir=...]
+    personcls watch SOURCE [SOURCE ...] [-o Watch.key=value] [--json]   (docs/video.md)
+    personcls calibrate SOURCE --max-false-rate R
 """
 
 from __future__ import annotations
@@ -77,6 +79,12 @@ def cmd_predict(args) -> int:
     target = (cfg.get("Global") or {}).get("infer_imgs")
     if not target:
         raise ConfigError("no images given: set Global.infer_imgs (-o Global.infer_imgs=path/to/image_or_folder)")
+    from .video.sources import is_video_file
+
+    if is_video_file(target):  # one line per frame, named clip.mp4#<frame>
+        from .video.cli import predict_video
+
+        return predict_video(cfg, str(target), args.json)
     paths = imageio.expand_target(target)  # a missing or broken file gets its error line below
     clf = build_classifier(cfg)
     failed = 0
@@ -139,6 +147,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quantize", help="INT8 post-training quantization of a model folder's OpenVINO IR (NNCF)")
     common(p)
     p.set_defaults(func=cmd_quantize)
+    from .video.cli import register_commands
+
+    register_commands(sub, common)  # watch, calibrate (personcls/video)
     for name in TRAINING_COMMANDS:
         p = sub.add_parser(name, help=f"{name} (training package; needs PaddlePaddle)")
         common(p)
