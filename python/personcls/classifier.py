@@ -2,25 +2,76 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Deque, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import imageio
 from .backends import RuntimeOptions, available_backends
-from .errors import BackendError, InputError, ModelError, PersonclsError
-from .postprocess import Postprocessor, Result
+from .errors import BackendError, InputError, ModelError
+from .postprocess import Postprocessor, Result, Timing
 from .spec import ModelMeta, PostprocessSpec, PreprocessSpec, default_model_dir
 
 __all__ = ["Classifier", "Result", "available_backends"]
 
 
+@dataclass
+class _Prepared:
+    """One input on its way through the pipeline."""
+
+    index: Optional[int]
+    name: str
+    row: int
+    taken: float
+    frame: Optional[np.ndarray] = None
+    error: Optional[InputError] = None
+    result: Optional[Result] = None
+    decode_ms: float = 0.0
+    preprocess_ms: float = 0.0
+    infer_ms: float = 0.0
+    post_ms: float = 0.0
+
+
+def _item_error(e: Exception, name: str) -> InputError:
+    """An input's failure as an InputError naming that input (the native code names frames
+    by their place in the call, ``frame[0]``, which is not the caller's index)."""
+    msg = str(e)
+    for token in ("frame[0]", "frame"):
+        if msg.startswith(token):
+            return InputError(name + msg[len(token):])
+    if not isinstance(e, InputError):
+        msg = f"{type(e).__name__}: {msg}"
+    elif name in msg:
+        return e
+    return InputError(f"{name}: {msg}")
+
+
+def _entries(items: Iterable, names: Optional[Iterable[str]]) -> Iterator[Tuple[int, object, str]]:
+    name_it = iter(names) if names is not None else None
+    for i, item in enumerate(items):
+        if name_it is None:
+            name = imageio.display_name(item, i)
+        else:
+            name = next(name_it, None)
+            if name is None:
+                raise InputError(f"names ran out at input {i}")
+        yield i, item, str(name)
+
+
+
 class PythonPipeline:
     """Native fused preprocessing + a Python-driven runtime (``paddle``)."""
+
+    #: preprocessing runs on the host, so the Classifier may do it per input, off the model's thread
+    host_preprocess = True
 
     def __init__(self, runtime, spec: PreprocessSpec, threads: int):
         from .preprocess import Preprocessor
@@ -35,8 +86,15 @@ class PythonPipeline:
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.runtime.infer(batch)
 
+    run_batch = infer  # a preprocessed batch -> what run_frames returns (raw model output)
+
     def run_frames(self, frames: Sequence[np.ndarray], color: str) -> np.ndarray:
         return self.infer(self.preprocess(frames, color))
+
+
+def default_decode_threads() -> int:
+    """Decode-pool size when none is given: one per core (at most 8)."""
+    return min(8, os.cpu_count() or 1)
 
 
 def _make_pipeline(backend: str, model_dir: Path, meta: ModelMeta, options: RuntimeOptions, threads: int):
@@ -69,7 +127,12 @@ class Classifier:
         options: a :class:`RuntimeOptions` for everything else (TensorRT, precision, ...).
         fast_decode: decode large JPEGs at 1/2, 1/4 or 1/8 scale in the DCT domain, never
             below what the resize needs (about 3x faster decoding of 720p for a 224 model;
-            scores shift slightly against a full decode). Off by default.
+            scores shift against a full decode: the resized pixels differ by up to ~190 grey
+            levels on the demo photos, so it is never on unless asked for). Off by default.
+        decode_threads: threads of the pool that reads, decodes and preprocesses inputs while
+            the model runs on the previous batch (0 = :func:`default_decode_threads`).
+        prefetch: batches prepared ahead of the one being inferred (memory: at most
+            ``(prefetch + 1) * batch_size`` inputs are held at once).
 
     One Classifier may be shared by several threads (the native engine serves concurrent
     calls from a pool of runtime instances; the paddle backend serialises them).
@@ -83,7 +146,7 @@ class Classifier:
                  device: str = "cpu", threads: int = 0, batch_size: int = 8, threshold: Optional[float] = None,
                  mode: str = "topk", preprocess: Optional[PreprocessSpec] = None,
                  label_names: Optional[Sequence[str]] = None, options: Optional[RuntimeOptions] = None,
-                 decode_threads: int = 0, fast_decode: bool = False):
+                 decode_threads: int = 0, fast_decode: bool = False, prefetch: int = 2):
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if not self.model_dir.is_dir():
             raise ModelError(f"model folder {self.model_dir} does not exist")
@@ -119,8 +182,18 @@ class Classifier:
         self.postprocessor = Postprocessor(self.meta.postprocess, mode=mode, threshold=threshold,
                                            output_is_probability=self.meta.output_is_probability
                                            or getattr(self.pipeline, "outputs_probabilities", False))
-        self._decode_threads = decode_threads or min(8, os.cpu_count() or 1)
+        if decode_threads < 0 or prefetch < 0:
+            raise InputError(f"decode_threads and prefetch must be >= 0, got {decode_threads}, {prefetch}")
+        self.decode_threads = int(decode_threads) or default_decode_threads()
+        self.prefetch = int(prefetch)
+        self.fast_decode = bool(fast_decode)
         self._min_size = self._decode_min_size() if fast_decode else None
+        self._host_preprocess = bool(getattr(self.pipeline, "host_preprocess", False))
+        if self._host_preprocess:
+            from .preprocess import Preprocessor
+
+            # One thread per call: inputs are preprocessed one each, in parallel, by the pool.
+            self._item_preprocessor = Preprocessor(self.meta.preprocess, threads=1)
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pool_lock = threading.Lock()
 
@@ -132,90 +205,146 @@ class Classifier:
             return (pre.resize_short, pre.resize_short)
         return tuple(pre.resize_size)
 
-    def _decode_all(self, items: Sequence, names: Optional[Sequence[str]]):
-        def one(i):
-            try:
-                frame, name = imageio.load(items[i], i, self._min_size)
-                return frame, (names[i] if names else name), None
-            except PersonclsError as e:
-                src = names[i] if names else (os.path.basename(os.fspath(items[i]))
-                                              if isinstance(items[i], (str, os.PathLike)) else f"<input {i}>")
-                return None, src, e
+    def _get_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="personcls-decode")
+            return self._pool
 
-        if len(items) > 1 and any(not isinstance(x, np.ndarray) for x in items):
-            with self._pool_lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self._decode_threads, thread_name_prefix="personcls-decode")
-            return list(self._pool.map(one, range(len(items))))
-        return [one(i) for i in range(len(items))]
-
-    def _run_chunk(self, frames: List[np.ndarray], sources: List[str], color: str) -> List[Result]:
+    def _prepare(self, index: Optional[int], item, name: str, color: str, buf: Optional[np.ndarray],
+                 row: int, taken: float) -> _Prepared:
+        """One input -> decoded and (on the host) preprocessed into ``buf[row]``. Runs in the
+        decode pool; every failure becomes this input's own error."""
+        p = _Prepared(index=index, name=name, row=row, taken=taken)
+        t0 = time.perf_counter()
         try:
-            probs = self.pipeline.run_frames(frames, color)
-            return self.postprocessor(probs, sources)
-        except InputError:
-            if len(frames) == 1:
-                raise
-        # Some frame was refused: answer the others, pin the error on the bad ones.
-        out = []
-        for f, s in zip(frames, sources):
-            try:
-                out.extend(self._run_chunk([f], [s], color))
-            except InputError as e:
-                out.append(Result(source=s, error=InputError(f"{s}: {e}")))
+            frame, _ = imageio.load(item, index, self._min_size)
+            decoded = not isinstance(item, np.ndarray)
+            t1 = time.perf_counter()
+            if decoded:
+                p.decode_ms = (t1 - t0) * 1e3
+            fcolor = "BGR" if decoded else color
+            if buf is not None:
+                self._item_preprocessor([frame], fcolor, out=buf[row:row + 1])
+                p.preprocess_ms = (time.perf_counter() - t1) * 1e3
+            else:
+                # The pipeline preprocesses a whole chunk in one colour order: present decoded
+                # (BGR) frames in the caller's order as zero-copy views.
+                p.frame = frame[:, :, ::-1] if fcolor.upper() != color.upper() else frame
+        except Exception as e:  # noqa: BLE001 - any failure is this input's, never the batch's
+            p.error = _item_error(e, name)
+        return p
+
+    def _finish(self, prepared: List[_Prepared], buf: Optional[np.ndarray], color: str) -> List[Result]:
+        """Run the model on the good inputs of one batch; results in input order."""
+        good = [p for p in prepared if p.error is None]
+        out: List[Result] = []
+        if good:
+            t0 = time.perf_counter()
+            if buf is not None:
+                batch = buf if len(good) == len(buf) else buf[[p.row for p in good]]
+                probs = self.pipeline.run_batch(batch)
+                t1 = time.perf_counter()
+                res = self.postprocessor(probs, [p.name for p in good])
+            else:
+                res, t1 = self._run_frames(good, color)
+            t2 = time.perf_counter()
+            for p, r in zip(good, res):
+                p.result = r
+                if r.ok:
+                    p.infer_ms = (t1 - t0) * 1e3
+                    p.post_ms = (t2 - t1) * 1e3 / len(good)
+        done = time.perf_counter()
+        for p in prepared:
+            r = p.result if p.error is None else Result(source=p.name, error=p.error)
+            r.timing = Timing(decode_ms=p.decode_ms, preprocess_ms=p.preprocess_ms, infer_ms=p.infer_ms,
+                              postprocess_ms=p.post_ms, latency_ms=(done - p.taken) * 1e3,
+                              batch_size=len(good) if r.ok else 0)
+            out.append(r)
         return out
+
+    def _run_frames(self, good: List[_Prepared], color: str):
+        """Pipelines that preprocess themselves (e.g. on a GPU): one call for the chunk; if it
+        refuses a frame, each frame alone so the error lands on the right input."""
+        try:
+            probs = self.pipeline.run_frames([p.frame for p in good], color)
+            t1 = time.perf_counter()
+            return self.postprocessor(probs, [p.name for p in good]), t1
+        except InputError as e:
+            if len(good) == 1:
+                return [Result(source=good[0].name, error=_item_error(e, good[0].name))], time.perf_counter()
+        res = []
+        for p in good:
+            res.extend(self._run_frames([p], color)[0])
+        return res, time.perf_counter()
+
+    def _stream(self, entries: Iterator[Tuple[int, object, str]], color: str) -> Iterator[Result]:
+        """(index, input, name) entries -> Results in input order, pipelined: the decode pool
+        reads, decodes and preprocesses the next ``prefetch`` batches while the model runs on
+        the current one, so at most ``(prefetch + 1) * batch_size`` inputs are held at once."""
+        pool = self._get_pool()
+        shape = (3, self.meta.preprocess.crop_size[1], self.meta.preprocess.crop_size[0])
+        pending: Deque[Tuple[Optional[np.ndarray], list]] = deque()
+
+        def submit() -> bool:
+            chunk = list(itertools.islice(entries, self.batch_size))
+            if not chunk:
+                return False
+            buf = np.empty((len(chunk),) + shape, np.float32) if self._host_preprocess else None
+            now = time.perf_counter()
+            pending.append((buf, [pool.submit(self._prepare, i, item, name, color, buf, k, now)
+                                  for k, (i, item, name) in enumerate(chunk)]))
+            return True
+
+        try:
+            more = True
+            while True:
+                while more and len(pending) <= self.prefetch:
+                    more = submit()
+                if not pending:
+                    return
+                buf, futures = pending.popleft()
+                yield from self._finish([f.result() for f in futures], buf, color)
+        finally:
+            for _, futures in pending:  # an abandoned iterator: drop the work queued for it
+                for f in futures:
+                    f.cancel()
 
     # -- public API -----------------------------------------------------------------------
     def predict(self, inputs, color: str = "BGR", names: Optional[Sequence[str]] = None):
         """One input -> Result (raises InputError on a bad input); a list -> list of Results.
 
         ``color`` is the channel order of decoded frames you pass in (files and bytes are
-        decoded to BGR internally, so leave it "BGR" for them).
+        decoded to BGR internally, so leave it "BGR" for them). A list is streamed through
+        the pipeline (bounded memory whatever its length); a bad item gets its own error.
         """
-        single = not isinstance(inputs, (list, tuple))
-        items = [inputs] if single else list(inputs)
-        results = self.predict_batch(items, color=color, names=names)
-        if single:
-            if results[0].error is not None:
-                raise results[0].error
-            return results[0]
-        return results
+        if isinstance(inputs, (list, tuple)):
+            return self.predict_batch(inputs, color=color, names=names)
+        name = names[0] if names else imageio.display_name(inputs)
+        w, h = self.meta.preprocess.crop_size
+        buf = np.empty((1, 3, h, w), np.float32) if self._host_preprocess else None
+        p = self._prepare(None, inputs, name, color, buf, 0, time.perf_counter())
+        r = self._finish([p], buf, color)[0]
+        if r.error is not None:
+            raise r.error
+        return r
 
     __call__ = predict
 
     def predict_batch(self, items: Sequence, color: str = "BGR", names: Optional[Sequence[str]] = None) -> List[Result]:
+        """A list of inputs -> one Result per input, in order (see :meth:`predict_iter`)."""
         if names is not None and len(names) != len(items):
             raise InputError(f"names has {len(names)} entries for {len(items)} inputs")
-        decoded = self._decode_all(items, names)
-        results: List[Optional[Result]] = [None] * len(items)
-        good = [i for i, (f, _, e) in enumerate(decoded) if e is None]
-        for i, (_, src, e) in enumerate(decoded):
-            if e is not None:
-                results[i] = Result(source=src, error=e)
-        frames = [decoded[i][0] for i in range(len(items))]
-        if color.upper() != "BGR":
-            # Decoded files are BGR; present them in the caller's order as zero-copy views
-            # (the native preprocessing takes any strides) so one chunk has one order.
-            frames = [f if isinstance(items[i], np.ndarray) or f is None else f[:, :, ::-1]
-                      for i, f in enumerate(frames)]
-        for start in range(0, len(good), self.batch_size):
-            idx = good[start:start + self.batch_size]
-            chunk = self._run_chunk([frames[i] for i in idx], [decoded[i][1] for i in idx], color)
-            for i, r in zip(idx, chunk):
-                results[i] = r
-        return results  # type: ignore[return-value]
+        return list(self.predict_iter(items, color=color, names=names))
 
-    def predict_iter(self, items: Iterable, color: str = "BGR"):
-        """Stream results for an iterable of inputs (e.g. frames of a video), batching as it goes."""
-        buf = []
-        for item in items:
-            buf.append(item)
-            if len(buf) == self.batch_size:
-                yield from self.predict_batch(buf, color)
-                buf = []
-        if buf:
-            yield from self.predict_batch(buf, color)
+    def predict_iter(self, items: Iterable, color: str = "BGR", names: Optional[Iterable[str]] = None) -> Iterator[Result]:
+        """Stream results for an iterable of inputs (e.g. frames of a video), in input order.
 
+        Inputs are taken lazily: decoding and preprocessing of the next batches run in the
+        decode pool while the current batch is inferred. Results are named by the input's
+        position in the stream (``<frame 12>``) unless ``names`` gives one per input.
+        """
+        return self._stream(_entries(items, names), color)
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
@@ -230,4 +359,5 @@ class Classifier:
     def __repr__(self) -> str:
         w, h = self.meta.preprocess.crop_size
         return (f"Classifier(model_dir='{self.model_dir}', arch={self.meta.arch}, input={w}x{h}, "
-                f"backend={self.backend}, device={self.options.device})")
+                f"backend={self.backend}, device={self.options.device}, batch_size={self.batch_size}, "
+                f"decode_threads={self.decode_threads}, fast_decode={self.fast_decode})")

@@ -112,17 +112,29 @@ def read_image(path: Union[str, os.PathLike], min_size: Optional[Tuple[int, int]
     return decode_bytes(data, str(p), min_size)
 
 
-def load(item: Any, index: int = 0, min_size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, str]:
+def display_name(item: Any, index: Optional[int] = None) -> str:
+    """How results and errors name an input: a path's file name, else ``<frame i>`` /
+    ``<bytes i>`` / ``<input i>`` with its index in the caller's list or stream (no index
+    for a single input)."""
+    if isinstance(item, (str, os.PathLike)):
+        return os.path.basename(os.fspath(item))
+    kind = "frame" if isinstance(item, np.ndarray) else (
+        "bytes" if isinstance(item, (bytes, bytearray, memoryview)) else "input")
+    return f"<{kind}>" if index is None else f"<{kind} {index}>"
+
+
+def load(item: Any, index: Optional[int] = None,
+         min_size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, str]:
     """One input -> (frame, display name). Frames are passed through unchanged (the
     native preprocessing validates dtype, shape and channels and accepts any strides)."""
+    name = display_name(item, index)
     if isinstance(item, np.ndarray):
-        return item, f"<frame {index}>"
+        return item, name
     if isinstance(item, (str, os.PathLike)):
-        return read_image(item, min_size), os.path.basename(os.fspath(item))
+        return read_image(item, min_size), name
     if isinstance(item, (bytes, bytearray, memoryview)):
-        name = f"<bytes {index}>"
         return decode_bytes(item, name, min_size), name
-    raise InputError(f"input {index}: unsupported type {type(item).__name__} "
+    raise InputError(f"{name}: unsupported type {type(item).__name__} "
                      "(expected a path, encoded bytes, or a uint8 numpy frame)")
 
 

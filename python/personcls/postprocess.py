@@ -12,13 +12,35 @@ from .spec import PostprocessSpec
 
 
 @dataclass
+class Timing:
+    """Where one result's time went, in milliseconds.
+
+    ``decode_ms``: reading and decoding the input (0 for a decoded frame); ``preprocess_ms``:
+    its resize / crop / normalise; ``infer_ms``: the model call of the batch it ran in, whole
+    (``batch_size`` inputs shared it); ``postprocess_ms``: its share of turning model outputs
+    into results; ``latency_ms``: from the moment predict took the input up to its result
+    being ready (includes waiting behind earlier inputs in a pipelined run).
+    """
+
+    decode_ms: float = 0.0
+    preprocess_ms: float = 0.0
+    infer_ms: float = 0.0
+    postprocess_ms: float = 0.0
+    latency_ms: float = 0.0
+    batch_size: int = 0
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
 class Result:
     """The answer for one input.
 
     ``someone`` is the decision: P(someone) >= threshold. ``class_ids`` / ``scores`` /
     ``label_names`` are the listing the output mode asked for (Topk: classes by descending
     score; threshold: the decided class and its probability). A failed input has ``error``
-    set and empty fields.
+    set and empty fields. ``timing`` (a :class:`Timing`) says where its time went.
     """
 
     source: str
@@ -29,6 +51,7 @@ class Result:
     person_score: Optional[float] = None
     threshold: Optional[float] = None
     error: Optional[Exception] = None
+    timing: Optional[Timing] = None
 
     @property
     def ok(self) -> bool:
@@ -48,6 +71,7 @@ class Result:
             "source": self.source, "class_ids": list(self.class_ids), "scores": list(self.scores),
             "label_names": list(self.label_names), "someone": self.someone, "person_score": self.person_score,
             "threshold": self.threshold, "error": None if self.error is None else str(self.error),
+            "timing": None if self.timing is None else self.timing.to_dict(),
         }
 
 

@@ -129,6 +129,17 @@ class NativePipeline:
             return self._gpu.run_frames(frames, color)
         return self.engine.run(list(frames) if not isinstance(frames, np.ndarray) else frames, color)
 
+    @property
+    def host_preprocess(self) -> bool:
+        """True when preprocessing runs on the CPU, so a caller may preprocess frames itself
+        (in parallel with inference) and hand the batch to :meth:`run_batch`."""
+        return self._gpu is None and not self.engine.cuda_preprocess
+
+    def run_batch(self, batch: np.ndarray) -> np.ndarray:
+        """A preprocessed (N, 3, H, W) batch -> probabilities, as :meth:`run_frames` returns them."""
+        out = np.asarray(self.infer(batch), dtype=np.float32)
+        return out if self.meta.output_is_probability else self._native.softmax(out)
+
     def preprocess(self, frames: Sequence[np.ndarray], color: str) -> np.ndarray:
         """The engine's fused preprocessing alone (host memory), for benchmarks and checks."""
         return self._native.preprocess(list(frames) if not isinstance(frames, np.ndarray) else frames,
