@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -81,33 +82,25 @@ def predict_video(cfg: dict, target: str, as_json: bool) -> int:
         raise InputError(f"{target}: cannot be opened as a video (not a video OpenCV can read)")
     name = os.path.basename(target)
     failed = n = 0
-    bs = clf.batch_size
-    frames, names = [], []
 
-    def flush():
-        nonlocal failed
-        for r in clf.predict_batch(frames, names=names):
-            if r.ok:
-                print(json.dumps(r.to_dict()) if as_json else r.format_line(), flush=True)
-            else:
-                failed += 1
-                print(r.format_line(), file=sys.stderr, flush=True)
-        frames.clear()
-        names.clear()
+    def frames():
+        nonlocal n
+        while True:
+            ok, img = cap.read()
+            if not ok:
+                return
+            n += 1
+            yield img
 
     try:
         with clf:
-            while True:
-                ok, img = cap.read()
-                if not ok:
-                    break
-                frames.append(img)
-                names.append(frame_name(name, n))
-                n += 1
-                if len(frames) == bs:
-                    flush()
-            if frames:
-                flush()
+            names = (frame_name(name, i) for i in itertools.count())
+            for r in clf.predict_iter(frames(), names=names):  # streamed: bounded memory
+                if r.ok:
+                    print(json.dumps(r.to_dict()) if as_json else r.format_line(), flush=True)
+                else:
+                    failed += 1
+                    print(r.format_line(), file=sys.stderr, flush=True)
     finally:
         cap.release()
     if n == 0:
