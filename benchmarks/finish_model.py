@@ -20,31 +20,11 @@ from pathlib import Path
 import numpy as np
 
 
-def read_labeled(list_path: Path):
-    items = []
-    for ln in list_path.read_text().splitlines():
-        ln = ln.strip()
-        if ln and not ln.startswith("#"):
-            rel, lab = ln.rsplit(None, 1)
-            items.append((str(list_path.parent / rel), int(lab)))
-    return items
-
-
 def scores(clf, paths):
     out = []
     for i in range(0, len(paths), 32):
         out += [r.person_score for r in clf.predict_batch(paths[i:i + 32])]
     return np.asarray(out, np.float64)
-
-
-def best_threshold(s: np.ndarray, y: np.ndarray) -> float:
-    u = np.unique(s)
-    cands = np.concatenate([[0.5], (u[:-1] + u[1:]) / 2, [u[0] - 1e-6, u[-1] + 1e-6]])
-    cands = np.clip(cands, 0.0, 1.0)
-    accs = np.array([((s >= t) == (y == 1)).mean() for t in cands])
-    best = accs.max()
-    ok = cands[accs == best]
-    return float(ok[np.argmin(np.abs(ok - 0.5))])
 
 
 def main(argv=None) -> int:
@@ -58,6 +38,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from personcls import Classifier
+    from personcls.evaluate import pick_threshold
+    from personcls.evaluate import read_labeled_list as read_labeled
     from personcls.spec import ModelMeta
     from personcls.training.metrics import binary_metrics
 
@@ -78,13 +60,10 @@ def main(argv=None) -> int:
     meta = ModelMeta.load(a.model_dir)
     thr = meta.postprocess.threshold
     if a.pick_threshold:
-        thr = best_threshold(s, y)
+        thr = pick_threshold(s, y, "acc")
         report["picked_threshold"] = thr
         report["acc_at_picked"] = float(((s >= thr) == (y == 1)).mean())
-        post = meta.postprocess.to_dict()
-        post["threshold"] = thr
-        from personcls.spec import PostprocessSpec
-        meta.postprocess = PostprocessSpec.from_dict(post)
+        meta.set_threshold(thr)
         meta.metrics = dict(meta.metrics, exported_val=dict(report, threshold_rule="best val accuracy, ties nearest 0.5"))
         meta.save(a.model_dir)
     print(f"val {a.val}: n {len(y)}  acc@0.5 {acc05:.4f}  TPR {m['tpr_at_fpr']:.4f} at FPR<={a.max_fpr:g} "

@@ -208,3 +208,13 @@ def test_search_config_errors(tmp_path):
     bad.write_text("base_config_file: PPLCNet_x1_0.yaml\nsearch_dict: [{search_key: a}]\n")
     with pytest.raises(ConfigError, match="replace_config"):
         cli.run("search", str(bad), [])
+
+
+def test_search_checks_its_teachers_before_any_trial(tmp_path, monkeypatch):
+    """The docs' debug search: a missing teacher is named before the student trials run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t1.pdparams").write_bytes(b"")  # present (with the suffix added)
+    ov = [f"output_dir={tmp_path / 'search'}", "teacher.search_values=[t1, output/nope/MobileNetV2/best_model]"]
+    with pytest.raises(ConfigError, match="teacher weights not found: output/nope/MobileNetV2/best_model"):
+        cli.run("search", "PPLCNet_x1_0_search.yaml", ov)
+    assert not (tmp_path / "search").exists()  # no trial ran

@@ -294,16 +294,23 @@ def test_train_eval_infer_export_debug(data, tmp_path, capsys):
     # a second identical command finds the run finished and does nothing
     assert run("train", "PPLCNet_x1_0.yaml", ov) == 0
     best = [f"Global.pretrained_model={rd / 'best_model'}"]
-    assert run("eval", "PPLCNet_x1_0.yaml", ov + best) == 0
-    em = json.loads((rd / "eval_metrics.json").read_text())
+    # eval / infer / export name only the checkpoint and the list: the 64 px network and
+    # preprocessing come from the run's own config.yaml, not the packaged 224 px config
+    evl = [f"DataLoader.Eval.dataset.cls_label_path={data / 'vww/val_list.txt.debug'}",
+           "DataLoader.Eval.loader.num_workers=0"]
+    assert run("eval", "PPLCNet_x1_0.yaml", evl + best) == 0
+    ed = rd / "eval" / "best_model-val_list.txt.debug"
+    em = json.loads((ed / "eval_metrics.json").read_text())
     assert em["n"] == 16 and 0 <= em["acc"] <= 1
-    assert (rd / "roc.png").read_bytes()[:4] == b"\x89PNG" and (rd / "pr.png").stat().st_size > 1000
+    assert em["preprocess"]["crop_size"] == [64, 64]
+    assert (ed / "roc.png").read_bytes()[:4] == b"\x89PNG" and (ed / "pr.png").stat().st_size > 1000
+    assert not (rd / "eval_metrics.json").exists()
     capsys.readouterr()
-    assert run("infer", "PPLCNet_x1_0.yaml", ov + best + [f"Infer.infer_imgs={data / 'demo'}"]) == 0
+    assert run("infer", "PPLCNet_x1_0.yaml", best + [f"Infer.infer_imgs={data / 'demo'}"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "class id(s)" in ln]
     assert len(lines) == len([p for p in (data / "demo").iterdir() if p.suffix == ".jpg"])
     exp = tmp_path / "inference"
-    assert run("export", "PPLCNet_x1_0.yaml", ov + best + [f"Global.save_inference_dir={exp}"]) == 0
+    assert run("export", "PPLCNet_x1_0.yaml", best + [f"Global.save_inference_dir={exp}"]) == 0
     print(f"debug train+eval+infer+export: {time.time() - t0:.1f}s")
     for f in ("inference.pdmodel", "inference.pdiparams", "inference.xml", "inference.bin", "personcls.json"):
         assert (exp / f).is_file(), f
@@ -341,6 +348,19 @@ def test_train_eval_infer_export_debug(data, tmp_path, capsys):
     h.copy_from_cpu(x)
     pred.run()
     np.testing.assert_allclose(pred.get_output_handle(pred.get_output_names()[0]).copy_to_cpu(), ref, atol=1e-4)
+
+
+def test_warmup_covering_the_run_warns(data, tmp_path, caplog):
+    """5 warm-up epochs (the packaged config) with -o Global.epochs=1: the lr never reaches its value."""
+    from personcls.training.cli import run
+
+    ov = [f"Global.output_dir={tmp_path}", "Global.epochs=1", "Global.use_visualdl=False",
+          f"DataLoader.Train.dataset.cls_label_path={tmp_path / 'missing_list.txt'}"]
+    with caplog.at_level("WARNING", logger="personcls.training"):
+        with pytest.raises(ConfigError, match="missing_list.txt"):  # stops before any data is read
+            run("train", "PPLCNet_x1_0.yaml", ov)
+    log = (tmp_path / "PPLCNet_x1_0" / "train.log").read_text()
+    assert "warmup_epoch 5 >= Global.epochs 1" in log and "peaks at 0.002" in log
 
 
 def test_export_leaves_no_half_folder(tmp_path):

@@ -46,7 +46,9 @@ class RandCropImage:
         if self.interp is None:
             raise ConfigError(f"RandCropImage.interpolation {interpolation!r}: use bilinear, bicubic or area")
 
-    def __call__(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def __call__(self, img: np.ndarray, rng: np.random.Generator, geom: Optional[dict] = None) -> np.ndarray:
+        """``geom``, when given, receives ``box``: the crop as (x0, y0, x1, y1) fractions of the
+        image (what a teacher that follows crops needs)."""
         h, w = img.shape[:2]
         area = h * w
         log_r = (math.log(self.ratio[0]), math.log(self.ratio[1]))
@@ -69,6 +71,8 @@ class RandCropImage:
                 cw, ch = w, h
             x0, y0 = (w - cw) // 2, (h - ch) // 2
         crop = img[y0:y0 + ch, x0:x0 + cw]
+        if geom is not None:
+            geom["box"] = (x0 / w, y0 / h, (x0 + cw) / w, (y0 + ch) / h)
         return cv2.resize(crop, self.size, interpolation=self.interp)
 
 

@@ -37,6 +37,46 @@ def load(config_path: Optional[str], overrides: List[str]) -> Dict[str, Any]:
                        allow_new=("Arch",))
 
 
+# The parts of a config that define the trained network and its input: eval / infer / export of
+# a checkpoint take them from the run that produced it (its config.yaml), not from -c.
+MODEL_KEYS = ("Arch", "Preprocess")
+
+
+def run_config_of(checkpoint: str) -> Optional[Path]:
+    """The resolved config a checkpoint's run wrote (``<run folder>/config.yaml``), if any."""
+    prefix = checkpoint[: -len(".pdparams")] if checkpoint.endswith(".pdparams") else checkpoint
+    f = Path(prefix).parent / "config.yaml"
+    return f if f.is_file() else None
+
+
+def load_for_checkpoint(config_path: Optional[str], overrides: List[str]) -> Dict[str, Any]:
+    """``load`` for eval / infer / export: when ``Global.pretrained_model`` is a checkpoint of a
+    run folder, the network and preprocessing (``MODEL_KEYS``) come from that run's
+    ``config.yaml``; ``-o`` overrides of those keys still apply on top."""
+    import logging
+
+    from ..config import apply_overrides, parse_override, read_yaml
+
+    cfg = load(config_path, overrides)
+    pm = (cfg.get("Global") or {}).get("pretrained_model")
+    run_cfg = run_config_of(str(pm)) if pm else None
+    if run_cfg is None:
+        return cfg
+    saved = read_yaml(run_cfg)
+    mine = [o for o in overrides or [] if parse_override(o)[0].split(".")[0] in MODEL_KEYS]
+    before = {k: copy.deepcopy(cfg.get(k)) for k in MODEL_KEYS}
+    for k in MODEL_KEYS:
+        if k in saved:
+            cfg[k] = copy.deepcopy(saved[k])
+    cfg = apply_overrides(cfg, mine, allow_new=("Arch",))
+    changed = [k for k in MODEL_KEYS if cfg.get(k) != before[k]]
+    if changed:
+        logging.getLogger("personcls.training").warning(
+            "%s and preprocessing from the checkpoint's run config %s (they differ from %s)%s", "/".join(changed),
+            run_cfg, config_path or "the default config", "; -o overrides of them applied on top" if mine else "")
+    return cfg
+
+
 def run(command: str, config_path: Optional[str], overrides: List[str]) -> int:
     """Run a training command; returns the process exit status."""
     if command not in COMMANDS:
@@ -45,7 +85,7 @@ def run(command: str, config_path: Optional[str], overrides: List[str]) -> int:
         from .search import search
 
         return int(search(config_path, overrides) or 0)
-    cfg = load(config_path, overrides)
+    cfg = load(config_path, overrides) if command == "train" else load_for_checkpoint(config_path, overrides)
     from . import engine
 
     return int({"train": engine.train, "eval": engine.evaluate, "infer": engine.infer,

@@ -143,10 +143,10 @@ class TrainPipeline:
             if abs(augment._ratio(args["scale"], f"{where}.scale") - s.scale) > 1e-9:
                 raise ConfigError(f"{where}.scale differs from Preprocess.scale; set it in Preprocess")
 
-    def __call__(self, bgr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def __call__(self, bgr: np.ndarray, rng: np.random.Generator, geom: Optional[dict] = None) -> np.ndarray:
         img = bgr if self.spec.channel_order == "BGR" else np.ascontiguousarray(bgr[:, :, ::-1])
         for op in self.uint8_ops:
-            img = op(img, rng)
+            img = op(img, rng, geom) if isinstance(op, augment.RandCropImage) else op(img, rng)
         chw = _normalize(img, self.spec)
         for op in self.float_ops:
             chw = op(chw, rng)
@@ -174,16 +174,19 @@ def _paddle():
 
 
 class ListDataset:
-    """Items: ``(image CHW float32, label int64, index int64, ok int64)``.
+    """Items: ``(image CHW float32, label int64, index int64, ok int64)``, and with
+    ``with_geometry`` a fifth, ``box`` float32[4]: the random crop as (x0, y0, x1, y1) fractions
+    of the source image ([0, 0, 1, 1] without a crop), for teachers that follow the crop.
 
     The key may be an index or ``(index, epoch)``; with a train pipeline the sample's random
     stream is ``default_rng([seed, epoch, index])``.
     """
 
-    def __init__(self, entries: List[ListEntry], pipeline, seed: int = 0):
+    def __init__(self, entries: List[ListEntry], pipeline, seed: int = 0, with_geometry: bool = False):
         self.entries = entries
         self.pipeline = pipeline
         self.seed = int(seed)
+        self.with_geometry = bool(with_geometry)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -198,9 +201,10 @@ class ListDataset:
         index = int(index)
         e = self.entries[index]
         rng = np.random.default_rng([self.seed, int(epoch), index])
+        geom: Dict[str, Any] = {}
         try:
             img = self.load(index)
-            x = self.pipeline(img, rng)
+            x = self.pipeline(img, rng, geom) if self.with_geometry else self.pipeline(img, rng)
             ok = 1
         except (InputError, OSError, ValueError) as err:  # unreadable / undecodable image
             w, h = self.pipeline.out_size
@@ -210,7 +214,10 @@ class ListDataset:
             w, h = self.pipeline.out_size
             x = np.zeros((3, h, w), np.float32)
             ok = 0
-        return x.astype(np.float32, copy=False), np.int64(e.label), np.int64(index), np.int64(ok)
+        item = (x.astype(np.float32, copy=False), np.int64(e.label), np.int64(index), np.int64(ok))
+        if self.with_geometry:
+            item += (np.asarray(geom.get("box", (0.0, 0.0, 1.0, 1.0)), np.float32),)
+        return item
 
     def describe_failure(self, index: int) -> str:
         """Why sample ``index`` failed (re-run in the main process for the report)."""

@@ -47,6 +47,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, ModelError
+from . import teachers
 
 log = logging.getLogger("personcls.training")
 
@@ -105,9 +106,19 @@ def student_cfg(cfg: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def external_teacher(cfg: Dict[str, Any]) -> Optional["teachers.ExternalTeacher"]:
+    """The ``External`` teacher of a distillation config, built and checked; None for a Paddle teacher."""
+    t = sub_models(cfg)["Teacher"]
+    if not teachers.is_external(t):
+        return None
+    return teachers.ExternalTeacher({k: v for k, v in t.items() if k != "_index"}, f"Arch.models.{t['_index']}.Teacher")
+
+
 def teacher_offline_path(cfg: Dict[str, Any]) -> Optional[str]:
     """None for an online teacher; else the explicit ``offline_outputs`` path or ``"auto"``."""
     t = sub_models(cfg)["Teacher"]
+    if teachers.is_external(t):
+        return None  # an External teacher keeps its own per-image cache (teachers.py)
     path = t.get("offline_outputs")
     if path not in (None, False, "", "null"):
         return str(path)
@@ -243,6 +254,8 @@ def build_distillation_model(cfg: Dict[str, Any], for_training: bool, with_teach
         sources["student_pretrained"] = _load_sub(student, st, st_where, must_fit=False)
     if with_teacher is None:
         with_teacher = for_training and teacher_offline_path(cfg) is None
+    if teachers.is_external(te):  # not a Paddle network: the engine runs it (external_teacher)
+        with_teacher = False
     teacher = renorm = None
     if with_teacher:
         teacher = _build_one(te, te_where)

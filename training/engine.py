@@ -4,7 +4,9 @@ Run folder: ``<Global.output_dir>/<Arch.name>/`` holds ``config.yaml`` (the reso
 ``train.log``, ``metrics.csv`` (one row per epoch), ``vdl/`` (VisualDL scalars), the
 checkpoints ``latest.{pdparams,pdopt,json}`` and ``best_model.{pdparams,pdopt,json}`` (each
 file written to a temporary name and renamed, the ``.json`` last; it records the sha256 of the
-other two), and from ``eval``: ``eval_metrics.json``, ``roc.png``, ``pr.png``.
+other two), and from ``eval``: ``eval/<checkpoint>-<list>/`` with ``eval_metrics.json``,
+``roc.png``, ``pr.png``. ``eval`` / ``infer`` / ``export`` of a run's checkpoint use the network
+and preprocessing of that run's ``config.yaml`` (``training/cli.py``).
 
 Exact resume: the optimizer state is saved by parameter *structure* name, the learning rate
 is a pure function of the step, and every random stream is re-derived at the start of each
@@ -244,6 +246,21 @@ def lr_at(step: int, steps_per_epoch: int, cfg: Dict[str, Any]) -> float:
     raise ConfigError(f"Optimizer.lr.name {name!r} is not supported (Cosine or Constant)")
 
 
+def warmup_warning(cfg: Dict[str, Any]) -> Optional[str]:
+    """A warning when the warm-up covers the whole run (the lr never reaches its set value)."""
+    lr = _get(cfg, "Optimizer.lr") or {}
+    warm = _num(lr.get("warmup_epoch", 0), "Optimizer.lr.warmup_epoch", 0)
+    epochs = _int(_get(cfg, "Global.epochs"), "Global.epochs", 1)
+    if warm < epochs:
+        return None
+    base = _num(lr.get("learning_rate", 0.01), "Optimizer.lr.learning_rate", 0.0)
+    start = _num(lr.get("warmup_start_lr", 0.0), "Optimizer.lr.warmup_start_lr", 0.0)
+    peak = start + (base - start) * epochs / warm
+    return (f"Optimizer.lr.warmup_epoch {warm:g} >= Global.epochs {epochs}: the whole run is warm-up, the learning "
+            f"rate rises from {start:g} and peaks at {peak:.3g} instead of {base:g} (e.g. -o Optimizer.lr.warmup_epoch="
+            f"{max(0, epochs - 1)})")
+
+
 def build_optimizer(model, cfg: Dict[str, Any]):
     import paddle
 
@@ -299,7 +316,7 @@ def _dataset_cfg(cfg, split):
     return ds, (str(path) if not isinstance(path, list) else ", ".join(map(str, path)))
 
 
-def build_train_data(cfg, spec: PreprocessSpec, seed: int):
+def build_train_data(cfg, spec: PreprocessSpec, seed: int, with_geometry: bool = False):
     ds_cfg, path = _dataset_cfg(cfg, "Train")
     n_cls = _int(_get(cfg, "Arch.class_num", 2), "Arch.class_num", 2)
     from . import distill
@@ -313,7 +330,7 @@ def build_train_data(cfg, spec: PreprocessSpec, seed: int):
         log.warning("%s: %d of %d listed images do not exist and will be skipped (first: %s)", path, len(missing),
                     len(entries), missing[0])
     pipe = D.TrainPipeline(ds_cfg.get("transform_ops") or [], spec)
-    ds = D.ListDataset(entries, pipe, seed=seed)
+    ds = D.ListDataset(entries, pipe, seed=seed, with_geometry=with_geometry)
     s = _get(cfg, "DataLoader.Train.sampler") or {}
     bs = _int(s.get("batch_size", 64), "DataLoader.Train.sampler.batch_size", 1)
     pds = D._make_paddle_dataset(ds)
@@ -504,6 +521,9 @@ def _train(cfg: Dict[str, Any]) -> int:
     if resume not in ("auto", "true", "false"):
         raise ConfigError(f"Global.resume must be auto, true or false, got {g.get('resume')!r}")
     spec = preprocess_spec(cfg)
+    warn = warmup_warning(cfg)
+    if warn:
+        log.warning("%s", warn)
 
     # where to resume from
     ckpt: Optional[Path] = None
@@ -533,6 +553,7 @@ def _train(cfg: Dict[str, Any]) -> int:
     from . import distill
 
     distilling = distill.is_distillation(cfg)
+    external = distill.external_teacher(cfg) if distilling else None  # checked before anything runs
     model = build_net(cfg, for_training=True)
     weights_src = init_weights(model, cfg, for_training=True) if ckpt is None else {}
     sync_bn = _as_bool(g.get("sync_bn", _get(cfg, "Arch.use_sync_bn", False)), "Global.sync_bn")
@@ -563,7 +584,8 @@ def _train(cfg: Dict[str, Any]) -> int:
             scaler.load_state_dict(info["amp_scaler"])
         log.info("resumed from %s: epoch %d done, best %s = %s", ckpt, info["epoch"], best["name"], best["value"])
 
-    train_ds, sampler, train_loader = build_train_data(cfg, spec, seed)
+    train_ds, sampler, train_loader = build_train_data(cfg, spec, seed,
+                                                       with_geometry=external is not None and external.needs_geometry)
     steps = len(sampler)
     if steps == 0:
         raise ConfigError("the training list yields no batch (drop_last with fewer images than batch_size?)")
@@ -575,13 +597,17 @@ def _train(cfg: Dict[str, Any]) -> int:
     offline = None
     if distilling:
         criterion = distill.build_loss(cfg)
-        if distill.teacher_offline_path(cfg) is not None:
+        if external is not None:
+            files = external.prepare_cache([e.path for e in train_ds.entries], _progress)
+            weights_src["external_teacher"] = dict(external.describe(), cache=files)
+        elif distill.teacher_offline_path(cfg) is not None:
             table, tfile = distill.load_or_compute_offline(cfg, [e.path for e in train_ds.entries])
             offline = distill.OfflineTeacher(table)
             weights_src["offline_teacher_outputs"] = str(tfile)
         n_lab = sum(e.label >= 0 for e in train_ds.entries)
         log.info("distillation: %d labeled + %d unlabeled training images, teacher %s", n_lab,
-                 len(train_ds.entries) - n_lab, "offline (cached outputs)" if offline else "online")
+                 len(train_ds.entries) - n_lab, "offline (cached outputs)" if offline else
+                 (f"external ({external.targets} targets)" if external else "online"))
     else:
         ce = loss_fn(cfg)
         criterion = lambda out, y: (ce(out, y), {})  # noqa: E731
@@ -631,7 +657,9 @@ def _train(cfg: Dict[str, Any]) -> int:
         lr = 0.0
         train_time = 0.0
         t_train = time.time()
-        for i, (x, y, idx, ok) in enumerate(_progress(train_loader, steps, f"epoch {epoch}/{epochs}")):
+        for i, batch in enumerate(_progress(train_loader, steps, f"epoch {epoch}/{epochs}")):
+            x, y, idx, ok = batch[:4]
+            box = batch[4].numpy() if len(batch) > 4 else None
             m = ok.numpy().astype(bool)
             if not m.all():
                 bad += [int(j) for j in idx.numpy()[~m]]
@@ -639,6 +667,7 @@ def _train(cfg: Dict[str, Any]) -> int:
                     continue
                 x, y = paddle.to_tensor(x.numpy()[m]), paddle.to_tensor(y.numpy()[m])
                 idx = paddle.to_tensor(idx.numpy()[m])
+                box = box[m] if box is not None else None
             lr = lr_at((epoch - 1) * steps + i, steps, cfg)
             opt.set_lr(lr)
             if scaler is not None:
@@ -646,6 +675,8 @@ def _train(cfg: Dict[str, Any]) -> int:
                     out = net(x)
                 if offline is not None:
                     out, _ = offline(idx.numpy(), out, y)
+                elif external is not None:
+                    out = external.attach(out, x, idx.numpy(), box, spec)
                 loss, _ = criterion(out, y)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -654,6 +685,8 @@ def _train(cfg: Dict[str, Any]) -> int:
                 out = net(x)
                 if offline is not None:
                     out, _ = offline(idx.numpy(), out, y)
+                elif external is not None:
+                    out = external.attach(out, x, idx.numpy(), box, spec)
                 loss, _ = criterion(out, y)
                 loss.backward()
                 opt.step()
@@ -740,11 +773,20 @@ def _load_for_inference(cfg, what: str):
     return model, src
 
 
+def eval_dir_of(cfg) -> Path:
+    """Where ``eval`` writes: ``<checkpoint folder>/eval/<checkpoint name>-<list file name>/``,
+    so evaluating one run never overwrites another run's (or another list's) results."""
+    ckpt = _resolve_weights_prefix(str(_need(cfg, "Global.pretrained_model")))
+    lst = _get(cfg, "DataLoader.Eval.dataset.cls_label_path")
+    lst = Path(str(lst[0] if isinstance(lst, list) else lst)).name
+    return Path(ckpt).parent / "eval" / f"{Path(ckpt).name}-{lst}"
+
+
 def evaluate(cfg: Dict[str, Any]) -> int:
-    run_dir = run_dir_of(cfg)
     setup_logging(None)
     spec = preprocess_spec(cfg)
     model, src = _load_for_inference(cfg, "eval")
+    run_dir = eval_dir_of(cfg)
     ds, loader = build_eval_data(cfg, spec)
     t0 = time.time()
     with D.cv2_single_thread():
@@ -754,10 +796,11 @@ def evaluate(cfg: Dict[str, Any]) -> int:
     curves = save_curves(P, L, run_dir, positive=1, title=str(_get(cfg, "Arch.name")))
     met.update({"roc_auc": curves["roc_auc"], "average_precision": curves["average_precision"],
                 "weights": src.get("pretrained_model"), "list": _get(cfg, "DataLoader.Eval.dataset.cls_label_path"),
+                "preprocess": spec.to_dict(),
                 "seconds": round(time.time() - t0, 3)})
     _atomic_write_text(run_dir / "eval_metrics.json", json.dumps(met, indent=2) + "\n")
-    log.info("eval %s on %s (%d images): acc %.4f precision %.4f recall %.4f F1 %.4f TPR %.4f at FPR %.4f <= %g "
-             "(threshold %.4f) ROC AUC %.4f", _get(cfg, "Arch.name"), met["list"], met["n"], met["acc"],
+    log.info("eval %s at %s px on %s (%d images): acc %.4f precision %.4f recall %.4f F1 %.4f TPR %.4f at FPR %.4f <= %g "
+             "(threshold %.4f) ROC AUC %.4f", _get(cfg, "Arch.name"), "x".join(map(str, spec.crop_size)), met["list"], met["n"], met["acc"],
              met["precision"], met["recall"], met["f1"], met["tpr_at_fpr"], met["fpr"], met["max_fpr"],
              met["threshold"], met["roc_auc"])
     log.info("wrote %s, %s, %s", run_dir / "eval_metrics.json", curves["roc"], curves["pr"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -28,14 +28,23 @@ def tpr_at_fpr(pos_scores: np.ndarray, neg_scores: np.ndarray, max_fpr: float = 
     return float(tpr[i]), float(fpr[i]), float(t[i])
 
 
-def binary_metrics(probs: np.ndarray, labels: np.ndarray, positive: int = 1, max_fpr: float = 0.01) -> Dict[str, float]:
-    """Accuracy (argmax), precision / recall / F1 of ``positive``, TPR at FPR <= ``max_fpr``."""
+def binary_metrics(probs: np.ndarray, labels: np.ndarray, positive: int = 1, max_fpr: float = 0.01,
+                   threshold: Optional[float] = None) -> Dict[str, float]:
+    """Accuracy, precision / recall / F1 of ``positive``, TPR at FPR <= ``max_fpr``.
+
+    The decision is the argmax, or with ``threshold`` P(positive) >= threshold (the SDK's
+    rule; another class is then the most probable of the rest)."""
     probs = np.asarray(probs, np.float64)
     labels = np.asarray(labels).astype(np.int64)
     n = len(labels)
     if n == 0:
         return {"n": 0}
-    pred = probs.argmax(axis=1)
+    if threshold is None:
+        pred = probs.argmax(axis=1)
+    else:
+        others = probs.copy()
+        others[:, positive] = -np.inf
+        pred = np.where(probs[:, positive] >= threshold, positive, others.argmax(axis=1))
     acc = float((pred == labels).mean())
     tp = int(((pred == positive) & (labels == positive)).sum())
     fp = int(((pred == positive) & (labels != positive)).sum())
@@ -45,8 +54,11 @@ def binary_metrics(probs: np.ndarray, labels: np.ndarray, positive: int = 1, max
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     score = probs[:, positive]
     tpr, fpr, thr = tpr_at_fpr(score[labels == positive], score[labels != positive], max_fpr)
-    return {"n": n, "acc": acc, "precision": precision, "recall": recall, "f1": f1,
-            "tpr_at_fpr": tpr, "fpr": fpr, "threshold": thr, "max_fpr": float(max_fpr)}
+    out = {"n": n, "acc": acc, "precision": precision, "recall": recall, "f1": f1,
+           "tpr_at_fpr": tpr, "fpr": fpr, "threshold": thr, "max_fpr": float(max_fpr)}
+    if threshold is not None:
+        out["decision_threshold"] = float(threshold)
+    return out
 
 
 def roc_curve(score: np.ndarray, is_pos: np.ndarray):
@@ -66,8 +78,10 @@ def auc(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.trapezoid(y, x)) if hasattr(np, "trapezoid") else float(np.trapz(y, x))
 
 
-def save_curves(probs: np.ndarray, labels: np.ndarray, out_dir: Path, positive: int = 1, title: str = "") -> Dict[str, str]:
-    """Write ``roc.png`` and ``pr.png`` (matplotlib, Agg); returns {name: path} and AUCs."""
+def save_curves(probs: np.ndarray, labels: np.ndarray, out_dir: Path, positive: int = 1, title: str = "",
+                operating_point: Optional[float] = None) -> Dict[str, str]:
+    """Write ``roc.png`` and ``pr.png`` (matplotlib, Agg); returns {name: path} and AUCs.
+    ``operating_point``: a threshold on P(positive) marked on both curves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,6 +98,13 @@ def save_curves(probs: np.ndarray, labels: np.ndarray, out_dir: Path, positive: 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(fpr, tpr, lw=2, label=f"ROC (AUC {roc_auc:.3f})")
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+    op = None
+    if operating_point is not None:
+        dec = score >= operating_point
+        tp, fp = int((dec & is_pos).sum()), int((dec & ~is_pos).sum())
+        op = (fp / max(int((~is_pos).sum()), 1), tp / max(int(is_pos.sum()), 1), tp / max(tp + fp, 1))
+        ax.plot([op[0]], [op[1]], "o", color="red", ms=8,
+                label=f"threshold {operating_point:.3g}: TPR {op[1]:.3f}, FPR {op[0]:.3f}")
     ax.set_xlabel("false positive rate (nobody called someone)")
     ax.set_ylabel("true positive rate (someone found)")
     ax.set_title(f"ROC {title}".strip())
@@ -93,6 +114,9 @@ def save_curves(probs: np.ndarray, labels: np.ndarray, out_dir: Path, positive: 
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(tpr[1:], prec[1:], lw=2, label=f"PR (AP {ap:.3f})")
+    if op is not None:
+        ax.plot([op[1]], [op[2]], "o", color="red", ms=8,
+                label=f"threshold {operating_point:.3g}: recall {op[1]:.3f}, precision {op[2]:.3f}")
     ax.set_xlabel("recall (someone)")
     ax.set_ylabel("precision (someone)")
     ax.set_title(f"Precision-recall {title}".strip())

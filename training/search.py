@@ -191,11 +191,35 @@ def _write_tables(out: Path, rows: List[Dict[str, Any]], metric: str) -> None:
     (out / ".results.md.tmp").replace(out / "results.md")
 
 
+def check_teachers(scfg: Dict[str, Any]) -> None:
+    """Every teacher's weights must exist before the first trial runs (the teacher stage is last,
+    so a missing file would otherwise surface after all the student trials)."""
+    from .weights import is_url
+
+    t = scfg.get("teacher")
+    if not t:
+        return
+    missing = []
+    for v in t.get("search_values") or []:
+        w = v.get("Arch.models.0.Teacher.pretrained", v.get("pretrained")) if isinstance(v, dict) else v
+        if w in (None, False, "") or w is True or is_url(str(w)):
+            continue
+        p = Path(str(w))
+        if not (p.is_file() or Path(str(p) + ".pdparams").is_file()):
+            missing.append(str(w))
+    if missing:
+        raise ConfigError(f"{scfg['_path']}: teacher weights not found: {', '.join(missing)} (tried each with and "
+                          f"without .pdparams, relative to {Path.cwd()}). Train them first (benchmarks/ablation.sh "
+                          f"teacher teacher2), list others in teacher.search_values, or skip the teacher stage "
+                          f"with -o teacher=null")
+
+
 def search(cfg_path: Optional[str], overrides: Sequence[str]) -> int:
     from . import engine
 
     engine.setup_logging(None)
     scfg = load_search_config(cfg_path or "PPLCNet_x1_0_search.yaml", overrides)
+    check_teachers(scfg)
     out = Path(str(scfg["output_dir"]))
     metric = str(scfg["metric"])
     base_file = _config_rel(scfg, scfg["base_config_file"])

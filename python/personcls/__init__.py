@@ -27,7 +27,33 @@ def build_info():
     return _native.build_info()
 
 
+def _import_native():
+    """``personcls._native``. The extension links the openvino wheel's runtime library through
+    the RUNPATH ``$ORIGIN/../openvino/libs``, which holds when both packages sit in one
+    site-packages; when openvino is installed elsewhere on sys.path (a venv with system site
+    packages, a --user install), that library is loaded from where Python finds openvino first."""
+    import importlib
+
+    try:
+        return importlib.import_module("._native", __name__)
+    except ImportError as e:
+        if "libopenvino" not in str(e):
+            raise
+        import ctypes
+        import glob
+        import importlib.util
+        import os
+
+        spec = importlib.util.find_spec("openvino")
+        for d in (spec.submodule_search_locations or []) if spec else []:
+            for lib in sorted(glob.glob(os.path.join(d, "libs", "libopenvino.so.*"))):
+                ctypes.CDLL(lib)
+        return importlib.import_module("._native", __name__)
+
+
 def __getattr__(name):  # lazy: keep `import personcls` light (no Paddle / OpenVINO import)
+    if name == "_native":  # `from . import _native` lands here before importing the submodule
+        return _import_native()
     if name in ("Classifier", "Result", "available_backends"):
         from . import classifier
 

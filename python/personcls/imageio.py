@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -138,19 +138,102 @@ def load(item: Any, index: Optional[int] = None,
                      "(expected a path, encoded bytes, or a uint8 numpy frame)")
 
 
-def list_images(folder: Union[str, os.PathLike]) -> list:
-    """Image files of a folder (by suffix), sorted by name; files only, no recursion."""
+def list_images(folder: Union[str, os.PathLike], recursive: bool = False) -> list:
+    """Image files of a folder (by suffix), sorted by path; ``recursive`` also searches its
+    sub-folders (in sorted order)."""
     p = Path(folder)
-    return sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    found = p.rglob("*") if recursive else p.iterdir()
+    return sorted((str(f) for f in found if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
+                  key=lambda s: Path(s).relative_to(p).parts)
 
 
-def expand_target(target: Union[str, os.PathLike]) -> list:
-    """What a user asked to classify: the images of a folder (sorted), or the one path as
-    given (which may not exist: its error then names it)."""
-    t = os.fspath(target)
-    if os.path.isdir(t):
-        paths = list_images(t)
-        if not paths:
-            raise InputError(f"{t}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return paths
-    return [t]
+LIST_SUFFIXES = (".txt", ".list", ".lst")
+_GLOB_CHARS = "*?["
+
+
+def read_list_file(path: Union[str, os.PathLike]) -> List[Tuple[str, str, Optional[int]]]:
+    """A list file: one image path per line, relative to the folder holding the list, with an
+    optional integer label after it (PaddleClas ``path label`` lines); blank lines and ``#``
+    comments skipped. Returns (path, path as written, label or None) per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"list file {path} does not exist")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: list file cannot be read ({e})") from e
+    out: List[Tuple[str, str, Optional[int]]] = []
+    for ln in text.splitlines():
+        ln = ln.strip()
+        if not ln or ln.startswith("#"):
+            continue
+        parts = ln.rsplit(None, 1)
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit() and not (path.parent / ln).exists():
+            out.append((str(path.parent / parts[0]), parts[0], int(parts[1])))
+        else:
+            out.append((str(path.parent / ln), ln, None))
+    if not out:
+        raise InputError(f"list file {path} holds no images")
+    return out
+
+
+def _glob_root(pattern: str) -> str:
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if any(c in part for c in _GLOB_CHARS):
+            break
+        fixed.append(part)
+    return str(Path(*fixed)) if fixed else ""
+
+
+def expand_sources(sources: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
+                   recursive: bool = False) -> List[Tuple[str, str]]:
+    """What a user asked to classify, as (path, display name) pairs, in order.
+
+    Each source is an image file (named by its file name), a folder (its images sorted;
+    ``recursive`` includes sub-folders; named relative to the folder), a list file (``.txt``,
+    ``.list``, ``.lst``: one path per line, relative to the list; named as written there), or a
+    glob pattern (``imgs/*.jpg``, ``imgs/**/*.png``; named relative to its fixed prefix). A path
+    that does not exist is passed through, so that its error names it.
+    """
+    items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    out: List[Tuple[str, str]] = []
+    for src in items:
+        if not isinstance(src, (str, os.PathLike)):
+            raise InputError(f"image source {src!r} is not a path (expected a file, folder, list file or glob)")
+        t = os.fspath(src)
+        if os.path.isdir(t):
+            paths = list_images(t, recursive)
+            if not paths:
+                raise InputError(f"{t}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                                 + ("" if recursive else "; --recursive also searches its sub-folders"))
+            out += [(p, os.path.basename(p) if not recursive else os.path.relpath(p, t)) for p in paths]
+        elif os.path.isfile(t) and Path(t).suffix.lower() in LIST_SUFFIXES:
+            out += [(p, name) for p, name, _ in read_list_file(t)]
+        elif not os.path.exists(t) and any(c in t for c in _GLOB_CHARS):
+            import glob
+
+            matched = sorted(glob.glob(t, recursive=True))
+            paths = [p for p in matched if os.path.isfile(p) and Path(p).suffix.lower() in IMAGE_SUFFIXES]
+            if not paths:
+                raise InputError(f"{t}: the pattern matches no image files"
+                                 + (f" ({len(matched)} other paths)" if matched else ""))
+            root = _glob_root(t)
+            out += [(p, os.path.relpath(p, root) if root else p) for p in paths]
+        else:
+            out.append((t, os.path.basename(t)))
+    return out
+
+
+def subfolders_with_images(folder: Union[str, os.PathLike]) -> int:
+    """How many direct sub-folders of ``folder`` hold images at any depth (what a
+    non-recursive listing skips)."""
+    p = Path(folder)
+    return sum(1 for d in p.iterdir() if d.is_dir() and any(
+        f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES for f in d.rglob("*")))
+
+
+def expand_target(target: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]) -> list:
+    """The image paths of :func:`expand_sources` (no recursion)."""
+    return [p for p, _ in expand_sources(target)]

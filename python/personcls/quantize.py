@@ -27,18 +27,8 @@ INT8_XML = "inference_int8.xml"
 
 def read_list(list_file: os.PathLike) -> List[str]:
     """Image paths of a PaddleClas list file (``path [label]``), relative to its folder."""
-    p = Path(list_file)
-    if not p.is_file():
-        raise InputError(f"calibration list {p} does not exist")
-    out = []
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        out.append(str(p.parent / line.split()[0]))
-    if not out:
-        raise InputError(f"calibration list {p} holds no images")
-    return out
+    return [p for p, _, _ in imageio.read_list_file(list_file)]
+
 
 
 def quantize_model(model_dir: os.PathLike, images: Sequence[str], subset_size: int = 300, seed: int = 0,

@@ -284,6 +284,13 @@ class ModelMeta:
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"{where}: invalid model metadata: {e}") from e
 
+    def set_threshold(self, threshold: float) -> None:
+        """Replace the stored someone/nobody threshold (validated like the rest)."""
+        try:
+            self.postprocess = dataclasses.replace(self.postprocess, threshold=float(threshold))
+        except (TypeError, ValueError) as e:
+            raise ModelError(f"threshold {threshold!r}: {e}") from e
+
     def save(self, model_dir: os.PathLike) -> Path:
         path = Path(model_dir) / META_FILE
         tmp = path.with_suffix(".json.tmp")

@@ -6,10 +6,9 @@ import itertools
 import json
 import os
 import signal
-import sys
 from typing import Optional
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from .settings import WatchSettings
 
 
@@ -69,46 +68,34 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
-def predict_video(cfg: dict, target: str, as_json: bool) -> int:
-    """``personcls predict`` on a video file: one line per frame, named ``clip.mp4#<frame>``."""
-    from ..cli import build_classifier
-    from .sources import frame_name, open_capture
+def video_entries(items):
+    """``personcls predict``'s (path, name) pairs -> three linked lazy iterators (paths,
+    inputs, names): an image path stays one entry; a video file becomes one entry per frame,
+    its decoded frame named ``clip.mp4#<frame>`` (a video that cannot be opened is one entry
+    whose input is its path, so its error names it)."""
+    from .sources import frame_name, is_video_file, open_capture
 
-    if not os.path.isfile(target):
-        raise InputError(f"{target}: no such file")
-    clf = build_classifier(cfg)
-    cap = open_capture(target)
-    if cap is None:
-        raise InputError(f"{target}: cannot be opened as a video (not a video OpenCV can read)")
-    name = os.path.basename(target)
-    failed = n = 0
+    def entries():
+        for path, name in items:
+            cap = open_capture(path) if is_video_file(path) and os.path.isfile(path) else None
+            if cap is None:
+                yield path, path, name
+                continue
+            n = 0
+            try:
+                while True:
+                    ok, img = cap.read()
+                    if not ok:
+                        break
+                    yield path, img, frame_name(name, n)
+                    n += 1
+            finally:
+                cap.release()
+            if n == 0:  # opened but no frame decoded: the path's own error names it
+                yield path, path, name
 
-    def frames():
-        nonlocal n
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                return
-            n += 1
-            yield img
-
-    try:
-        with clf:
-            names = (frame_name(name, i) for i in itertools.count())
-            for r in clf.predict_iter(frames(), names=names):  # streamed: bounded memory
-                if r.ok:
-                    print(json.dumps(r.to_dict()) if as_json else r.format_line(), flush=True)
-                else:
-                    failed += 1
-                    print(r.format_line(), file=sys.stderr, flush=True)
-    finally:
-        cap.release()
-    if n == 0:
-        raise InputError(f"{target}: no frame could be decoded")
-    if failed:
-        print(f"personcls: {failed} of {n} frame(s) failed", file=sys.stderr)
-        return 1
-    return 0
+    a, b, c = itertools.tee(entries(), 3)  # consumed in step: buffers only the prefetch window
+    return (e[0] for e in a), (e[1] for e in b), (e[2] for e in c)
 
 
 def register_commands(sub, common) -> None:

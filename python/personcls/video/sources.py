@@ -18,7 +18,6 @@ cannot be opened at all ends with an ``error`` notice naming it, and the others 
 
 from __future__ import annotations
 
-import glob as _glob
 import os
 import threading
 import time
@@ -29,12 +28,12 @@ from typing import Any, Callable, Iterable, List, Optional, Union
 import numpy as np
 
 from ..errors import InputError, PersonclsError
+from ..imageio import _GLOB_CHARS
 from .health import frame_stats
 from .settings import WatchSettings
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
                   ".3gp", ".gif", ".mjpg", ".mjpeg", ".y4m")
-_GLOB_CHARS = "*?["
 
 
 def is_video_file(target: Union[str, os.PathLike]) -> bool:
@@ -351,17 +350,18 @@ class CaptureSource(Source):
 class ImageSequenceSource(Source):
     """Image files in order (a folder's images sorted by name, or a glob), at ``image_fps``."""
 
-    def __init__(self, paths: List[str], name: str, settings: Optional[WatchSettings] = None, what: str = ""):
+    def __init__(self, paths: List[str], name: str, settings: Optional[WatchSettings] = None,
+                 error: Optional[str] = None):
         st = settings or WatchSettings()
         super().__init__(name, st.mode == "live", st)
         self.paths = list(paths)
-        self.what = what or name
+        self.error = error
 
     def _run(self) -> None:
         from .. import imageio
 
-        if not self.paths:
-            raise InputError(f"{self.what}: no image files found")
+        if self.error or not self.paths:
+            raise InputError(self.error or f"{self.name}: no image files")
         self._play(self.paths, self.settings.image_fps, lambda p, i: imageio.read_image(p))
 
 
@@ -399,14 +399,13 @@ def make_source(spec: Union[str, int, Source], settings: Optional[WatchSettings]
     s = os.fspath(spec)
     if is_network(s):
         return CaptureSource(s, label, st)
-    if os.path.isdir(s):
-        from ..imageio import list_images
+    from .. import imageio
 
-        return ImageSequenceSource(list_images(s), label, st, what=f"{s} (folder)")
-    if any(c in s for c in _GLOB_CHARS) and not os.path.exists(s):
-        return ImageSequenceSource(sorted(_glob.glob(s)), label, st, what=f"{s} (glob)")
-    from ..imageio import IMAGE_SUFFIXES
-
-    if os.path.splitext(s)[1].lower() in IMAGE_SUFFIXES:
-        return ImageSequenceSource([s], label, st, what=s)
+    if os.path.isdir(s) or (any(c in s for c in _GLOB_CHARS) and not os.path.exists(s)) \
+            or os.path.splitext(s)[1].lower() in imageio.IMAGE_SUFFIXES:
+        try:
+            paths = [p for p, _ in imageio.expand_sources(s)]
+        except InputError as e:  # this source's error, reported when it starts; the others go on
+            return ImageSequenceSource([], label, st, error=str(e))
+        return ImageSequenceSource(paths, label, st)
     return CaptureSource(s, label, st)
