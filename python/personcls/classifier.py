@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import threading
@@ -16,7 +17,7 @@ import numpy as np
 
 from . import imageio
 from .backends import RuntimeOptions, available_backends
-from .errors import BackendError, InputError, ModelError
+from .errors import BackendError, InputError, ModelError, PersonclsError
 from .postprocess import Postprocessor, Result, Timing
 from .spec import ModelMeta, PostprocessSpec, PreprocessSpec, default_model_dir
 
@@ -97,6 +98,34 @@ def default_decode_threads() -> int:
     return min(8, os.cpu_count() or 1)
 
 
+def check_model_output(pipeline, meta: ModelMeta, model_dir: Path) -> None:
+    """Run the model once on two fixed inputs and hold its raw output against the metadata:
+    (N, classes) with one column per label, and probabilities (rows in [0, 1] summing to 1)
+    exactly when ``output.probability`` says so. Otherwise a wrong label count, or softmax
+    applied twice / never, would give plausible-looking wrong answers."""
+    w, h = meta.preprocess.crop_size
+    x = np.zeros((2, 3, h, w), np.float32)
+    x[1] = np.linspace(-2.0, 2.0, 3 * h * w, dtype=np.float32).reshape(3, h, w)
+    try:
+        out = np.asarray(pipeline.infer(x), dtype=np.float64)
+    except PersonclsError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any runtime failure on the probe is the model's
+        raise ModelError(f"{model_dir}: the model fails on a [2, 3, {h}, {w}] input: {e}") from e
+    if out.ndim != 2 or out.shape != (2, meta.num_classes):
+        raise ModelError(f"{model_dir}: the model outputs shape {list(out.shape[1:])} per image; the metadata "
+                         f"lists {meta.num_classes} labels {list(meta.postprocess.label_names)}")
+    if not np.isfinite(out).all():
+        raise ModelError(f"{model_dir}: the model outputs non-finite values on a plain input (damaged weights?)")
+    looks_prob = bool((out >= -1e-6).all() and (out <= 1 + 1e-6).all() and np.allclose(out.sum(1), 1.0, atol=1e-3))
+    if meta.output_is_probability and not looks_prob:
+        raise ModelError(f"{model_dir}: personcls.json says output.probability=true but the model's outputs are not "
+                         f"probabilities (rows {np.round(out, 4).tolist()}); set it to false for a logits model")
+    if not meta.output_is_probability and looks_prob:
+        raise ModelError(f"{model_dir}: personcls.json says output.probability=false but the model already outputs "
+                         f"probabilities (rows sum to 1); softmax would be applied twice. Set it to true")
+
+
 def _make_pipeline(backend: str, model_dir: Path, meta: ModelMeta, options: RuntimeOptions, threads: int):
     if backend == "paddle":
         from .backends.paddle_runtime import PaddleRuntime
@@ -165,8 +194,8 @@ class Classifier:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
-        opts = options or RuntimeOptions()
-        opts.device = device
+        # A copy: the caller's RuntimeOptions is never written to.
+        opts = dataclasses.replace(options or RuntimeOptions(), device=device)
         if threads:
             opts.cpu_threads = int(threads)
         opts.validate()
@@ -179,6 +208,7 @@ class Classifier:
             backend = "native" if "native" in avail and device == "cpu" else ("paddle" if "paddle" in avail else avail[0])
         self.backend = backend
         self.pipeline = _make_pipeline(backend, self.model_dir, self.meta, opts, int(threads))
+        check_model_output(self.pipeline, self.meta, self.model_dir)
         self.postprocessor = Postprocessor(self.meta.postprocess, mode=mode, threshold=threshold,
                                            output_is_probability=self.meta.output_is_probability
                                            or getattr(self.pipeline, "outputs_probabilities", False))

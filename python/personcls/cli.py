@@ -209,12 +209,13 @@ def cmd_eval_folder(args) -> int:
 
 def cmd_info(args) -> int:
     from . import build_info
-    from .backends import available_backends
+    from .backends import available_backends, cpu_precisions, machine_info
     from .config import load_config
     from .spec import ModelMeta, default_model_dir
 
     cfg = load_config(_resolve_config(args.config, DEFAULT_INFER_CONFIG), args.override)
-    info = {"version": __version__, "build": build_info(), "backends": available_backends()}
+    info = {"version": __version__, "build": build_info(), "backends": available_backends(),
+            "machine": machine_info(), "cpu_precisions": cpu_precisions()}
     model_dir = (cfg.get("Global") or {}).get("inference_model_dir") or default_model_dir()
     try:
         info["model"] = {"dir": str(model_dir), **ModelMeta.load(model_dir).to_dict()}
