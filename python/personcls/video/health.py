@@ -28,8 +28,9 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
-    if img.ndim == 3:
-        img = cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_BGR2GRAY)
+    if img.ndim == 3:  # shrink first, then grey: the colour conversion runs on 64x36 pixels
+        small = cv2.resize(np.ascontiguousarray(img[:, :, :3]), THUMB_SIZE, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
     return cv2.resize(img, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
