@@ -213,6 +213,7 @@ class Source:
                 while self._frames_queued >= self.settings.queue_size and not self._stop.is_set():
                     self._cond.wait(0.1)
                 if self._stop.is_set():
+                    self.dropped += 1  # read, never run: stopped while it waited for room
                     return False
             self._items.append(frame)
             self._frames_queued += 1
@@ -249,7 +250,10 @@ class Source:
                 self.failed += 1
                 self._notice("frame_error", str(e), frame=i)
                 continue
-            if not self._pace(t0, i / fps) or not self._emit(i, i / fps, img):
+            if not self._pace(t0, i / fps):
+                self.dropped += 1  # stopped while pacing
+                return
+            if not self._emit(i, i / fps, img):
                 return
         self._notice("end", f"end after {n} frames", frame=n)
 
@@ -310,6 +314,7 @@ class CaptureSource(Source):
                     self.frames_read += 1
                     t = index / fps if not self.reconnectable else time.perf_counter() - t0
                     if not self.reconnectable and not self._pace(t0, t):
+                        self.dropped += 1  # stopped while pacing
                         break
                     if not self._emit(index, t, img):
                         break
