@@ -115,6 +115,7 @@ class Source:
     def __init__(self, name: str, live: bool, settings: Optional[WatchSettings] = None):
         self.name = name
         self.live = bool(live)
+        self.settings_given = settings is not None  # if not, a Watcher gives it its own
         self.settings = settings or WatchSettings()
         self.frames_read = 0   # frames taken from the stream (decoded, grabbed or failed)
         self.skipped = 0       # stride / target_fps
@@ -273,7 +274,7 @@ class CaptureSource(Source):
         self.reconnectable = isinstance(target, int) or is_network(target)
         if live is None:
             live = st.mode == "live" or (st.mode == "auto" and self.reconnectable)
-        super().__init__(name if name is not None else str(target), live, st)
+        super().__init__(name if name is not None else str(target), live, settings)
 
     def _describe(self) -> str:
         return f"camera {self.target}" if isinstance(self.target, int) else str(self.target)
@@ -358,7 +359,7 @@ class ImageSequenceSource(Source):
     def __init__(self, paths: List[str], name: str, settings: Optional[WatchSettings] = None,
                  error: Optional[str] = None):
         st = settings or WatchSettings()
-        super().__init__(name, st.mode == "live", st)
+        super().__init__(name, st.mode == "live", settings)
         self.paths = list(paths)
         self.error = error
 
