@@ -72,6 +72,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--live-seconds", type=float, default=10.0)
     ap.add_argument("--max-live", type=int, default=32)
+    ap.add_argument("--live-buffer", type=int, default=1, help="Watch.live_buffer of the live runs (1: latest frame wins)")
     ap.add_argument("--model")
     args = ap.parse_args()
     if not CLIP.is_file():
@@ -89,12 +90,12 @@ def main():
         s = watch(clf, n, args.seconds)
         print(f"{n:>7} | {nf:9.1f} {n50:7.1f} {n95:7.1f} {ncpu:6.2f} | {s.fps:9.1f} {s.latency_p50_ms:7.1f} "
               f"{s.latency_p95_ms:7.1f} {s.cpu_ms:6.2f} | {s.fps / nf:.2f}x, {ncpu / s.cpu_ms:.2f}x", flush=True)
-    print(f"\nlive mode: streams paced at 10 fps each, {args.live_seconds} s per run")
+    print(f"\nlive mode: streams paced at 10 fps each, {args.live_seconds} s per run, live_buffer {args.live_buffer}")
     print(f"{'streams':>7} | {'fps':>6} {'processed':>9} {'dropped':>7} {'p50 ms':>7} {'p95 ms':>7}")
     held = 0
     n = 1
     while n <= args.max_live:
-        s = watch(clf, n, args.live_seconds, mode="live", pace=True)
+        s = watch(clf, n, args.live_seconds, mode="live", pace=True, live_buffer=args.live_buffer)
         print(f"{n:>7} | {s.fps:6.1f} {s.processed:9d} {s.dropped:7d} {s.latency_p50_ms:7.1f} {s.latency_p95_ms:7.1f}",
               flush=True)
         if s.dropped:

@@ -134,6 +134,14 @@ def test_live_source_keeps_the_latest_frame_and_counts_the_dropped_ones():
     got = [i.index for i in items if not isinstance(i, Notice)]
     assert got == [49] and src.dropped == 49 and src.frames_read == 50
     assert [i.kind for i in items if isinstance(i, Notice)] == ["end"]
+    src = IterableSource("live3", frames, fps=1000, live=True, settings=WatchSettings(live_buffer=3))
+    src.start()
+    while not src.ended and time.time() < deadline:
+        time.sleep(0.01)
+    got = []
+    while (it := src.poll()) is not None:
+        got += [] if isinstance(it, Notice) else [it.index]
+    assert got == [47, 48, 49] and src.dropped == 47
 
 
 # -- with the real classifier ----------------------------------------------------------------------

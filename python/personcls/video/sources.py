@@ -5,7 +5,8 @@ Each source decodes on its own thread into its own buffer:
 * **file** mode: every frame (or every ``stride``-th / about ``target_fps`` per stream second),
   the reader waits while ``queue_size`` decoded frames are buffered, so nothing is lost;
 * **live** mode: the latest frame wins; a frame not yet taken when a newer one is decoded is
-  dropped and counted, so latency does not grow when inference is slower than the camera.
+  dropped and counted, so latency does not grow when inference is slower than the camera
+  (``live_buffer`` > 1 keeps that many newest frames, riding out short stalls of the consumer).
 
 Timestamps: ``t = index / fps`` for files (and image folders at ``image_fps``); seconds since the
 source was first opened for cameras and network streams. ``index`` counts every frame read
@@ -206,10 +207,17 @@ class Source:
         frame = Frame(self.name, index, t, image, time.perf_counter(), mean, std, change)
         with self._cond:
             if self.live:
-                if self._frames_queued:
-                    kept = deque(x for x in self._items if not isinstance(x, Frame))
-                    self.dropped += self._frames_queued
-                    self._items, self._frames_queued = kept, 0
+                excess = self._frames_queued - (self.settings.live_buffer - 1)
+                if excess > 0:  # the oldest waiting frames make room (notices stay)
+                    kept = deque()
+                    for x in self._items:
+                        if excess and isinstance(x, Frame):
+                            excess -= 1
+                            self.dropped += 1
+                            self._frames_queued -= 1
+                        else:
+                            kept.append(x)
+                    self._items = kept
             else:
                 while self._frames_queued >= self.settings.queue_size and not self._stop.is_set():
                     self._cond.wait(0.1)
