@@ -348,8 +348,8 @@ def decode_bytes(buf: Union[bytes, bytearray, memoryview], name: str = "<bytes>"
         raise InputError(f"{name}: empty input (0 bytes)")
     fmt = image_format(data)
     if fmt is None:
-        raise InputError(f"{name}: not an image in a format personcls reads (JPEG, PNG, BMP, WebP, TIFF, GIF, "
-                         f"PNM; {len(data)} bytes starting {data[:8]!r})")
+        raise InputError(f"{name}: not a decodable image: not in a format personcls reads (JPEG, PNG, BMP, WebP, "
+                         f"TIFF, GIF, PNM; {len(data)} bytes starting {data[:8]!r})")
     if opts.strict:
         _check_complete(data, name)
     size = image_size(data, fmt)
