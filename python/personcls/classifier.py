@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import os
 import threading
 import time
@@ -186,6 +187,11 @@ class Classifier:
         if preprocess is not None and not (self.model_dir / "personcls.json").is_file():
             post = PostprocessSpec(label_names=tuple(label_names)) if label_names else PostprocessSpec()
             self.meta = ModelMeta(arch="unknown", preprocess=preprocess, postprocess=post)
+            if threshold is None:
+                logging.getLogger("personcls").warning(
+                    "%s has no personcls.json: deciding at P(someone) >= %g (PaddleClas's ThreshOutput default); "
+                    "pass threshold= (-o PostProcess.ThreshOutput.threshold=...) to choose", self.model_dir,
+                    post.threshold)
         else:
             self.meta = ModelMeta.load(self.model_dir)
             if preprocess is not None:
