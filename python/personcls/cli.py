@@ -6,6 +6,8 @@
     personcls train|eval|infer|export|search -c PPLCNet_x1_0.yaml -o Key.path=value ...
     personcls info [-o Global.inference_model_dir=...]
     personcls --version;  personcls predict --print-config
+    personcls watch SOURCE [SOURCE ...] [-o Watch.key=value] [--json]   (docs/video.md)
+    personcls calibrate SOURCE --max-false-rate R
 """
 
 from __future__ import annotations
@@ -175,11 +177,16 @@ def cmd_predict(args) -> int:
     items = _sources(args, cfg)
     writer = ResultWriter(args.save) if args.save else None
     clf = build_classifier(cfg)
-    failed = 0
+    from .video.cli import video_entries
+
+    failed = total = 0
     complete = False
     try:
         with clf:
-            for (path, _), r in zip(items, clf.predict_iter([p for p, _ in items], names=[n for _, n in items])):
+            # a video file is one entry per frame, named clip.mp4#<frame> (personcls/video)
+            paths, inputs, names = video_entries(items)
+            for path, r in zip(paths, clf.predict_iter(inputs, names=names)):
+                total += 1
                 row = _row(r, path)
                 if writer is not None:
                     writer.write(row)
@@ -195,7 +202,7 @@ def cmd_predict(args) -> int:
         if writer is not None:
             writer.close(complete)
     if failed:
-        print(f"personcls: {failed} of {len(items)} image(s) failed", file=sys.stderr)
+        print(f"personcls: {failed} of {total} image(s) failed", file=sys.stderr)
         return 1
     return 0
 
@@ -320,6 +327,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quantize", help="INT8 post-training quantization of a model folder's OpenVINO IR (NNCF)")
     common(p)
     p.set_defaults(func=cmd_quantize)
+    from .video.cli import register_commands
+
+    register_commands(sub, common)  # watch, calibrate (personcls/video)
     for name in TRAINING_COMMANDS:
         if name == "eval":
             p = sub.add_parser(
