@@ -35,6 +35,18 @@ def _resolve_config(path: Optional[str], fallback: Path) -> Path:
     return resolve_config_path(path, PACKAGED_CONFIGS, fallback)
 
 
+def decode_options(g: dict):
+    """``Global.strict_decode`` / ``max_pixels`` / ``alpha_background`` -> DecodeOptions."""
+    from .imageio import DEFAULT_DECODE, DecodeOptions
+
+    bg = g.get("alpha_background", list(DEFAULT_DECODE.alpha_background))
+    if not isinstance(bg, (list, tuple)) or len(bg) != 3 or not all(isinstance(v, int) for v in bg):
+        raise ConfigError(f"Global.alpha_background must be [B, G, R] integers, got {bg!r}")
+    return DecodeOptions(strict=bool(g.get("strict_decode", DEFAULT_DECODE.strict)),
+                         max_pixels=int(g.get("max_pixels", DEFAULT_DECODE.max_pixels)),
+                         alpha_background=tuple(bg))
+
+
 def build_classifier(cfg: dict):
     """A Classifier from an inference config (``Global`` / ``PreProcess`` / ``PostProcess``)."""
     from .backends import RuntimeOptions
@@ -71,7 +83,7 @@ def build_classifier(cfg: dict):
         threads=int(g.get("cpu_num_threads", 0) or 0), batch_size=int(g.get("batch_size", 8)),
         threshold=thr_cfg.get("threshold"), mode="topk" if main == "Topk" else "threshold",
         preprocess=pre, label_names=topk_cfg.get("label_names"), options=opts,
-        fast_decode=bool(g.get("fast_decode", False)),
+        fast_decode=bool(g.get("fast_decode", False)), decode=decode_options(g),
     )
     if main == "Topk" and topk_cfg.get("topk"):
         clf.postprocessor.topk = min(int(topk_cfg["topk"]), len(clf.meta.postprocess.label_names))
@@ -127,7 +139,9 @@ def _row(r, path: str) -> Dict[str, Any]:
     path as given, and the Timing fields flattened."""
     d = r.to_dict()
     timing = d.pop("timing") or {}
-    return {"name": d.pop("source"), "path": path, **d, **timing}
+    from .imageio import printable
+
+    return {"name": d.pop("source"), "path": printable(path), **d, **timing}
 
 
 def _sources(args, cfg) -> list:
@@ -139,7 +153,13 @@ def _sources(args, cfg) -> list:
         raise ConfigError("no images given: personcls predict SOURCE... (files, folders, list files, globs), or "
                           "-o Global.infer_imgs=path/to/image_or_folder")
     recursive = bool(args.recursive or g.get("recursive", False))
-    items = imageio.expand_sources(target, recursive=recursive)
+    skipped: List[str] = []
+    items = imageio.expand_sources(target, recursive=recursive, skipped=skipped)
+    if skipped:
+        shown = ", ".join(imageio.printable(os.path.basename(s)) for s in skipped[:10])
+        more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        print(f"personcls predict: skipped {len(skipped)} entries that are not images: {shown}{more} "
+              f"(images: {', '.join(imageio.IMAGE_SUFFIXES)})", file=sys.stderr)
     if not recursive:
         for t in ([target] if isinstance(target, str) else target):
             if isinstance(t, str) and os.path.isdir(t):
