@@ -388,6 +388,15 @@ def test_calibrate_writes_a_threshold_that_watch_applies_to_that_source(clf, vid
     assert w.states[1].settings.on_threshold == WatchSettings().on_threshold
 
 
+def test_a_gif_is_watched_as_a_short_video(clf, video_dir):
+    gif = video_dir / "preview" / "car-detection.gif"
+    if not gif.is_file():
+        pytest.skip(f"{gif} not found")
+    _, n = decode_all(gif)
+    recs = list(Watcher(clf, [str(gif)], WatchSettings(frames=True)))
+    assert [r.frame for r in recs if isinstance(r, FrameResult)] == list(range(n)) and n > 1
+
+
 def test_image_folder_source_names_a_bad_image_and_goes_on(clf, video_dir, tmp_path):
     import cv2
 

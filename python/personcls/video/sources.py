@@ -415,6 +415,8 @@ def make_source(spec: Union[str, int, Source], settings: Optional[WatchSettings]
         return CaptureSource(s, label, st)
     from .. import imageio
 
+    if is_video_file(s):  # before the image suffixes: a GIF is a short video here, as in predict
+        return CaptureSource(s, label, st)
     if os.path.isdir(s) or (any(c in s for c in _GLOB_CHARS) and not os.path.exists(s)) \
             or os.path.splitext(s)[1].lower() in imageio.IMAGE_SUFFIXES:
         try:
