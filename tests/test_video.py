@@ -411,3 +411,19 @@ def test_image_folder_source_names_a_bad_image_and_goes_on(clf, video_dir, tmp_p
     assert len(bad) == 1 and "f9_truncated.jpg" in bad[0].message and bad[0].frame == len(frames)
     s = recs[-1].sources[str(tmp_path)]
     assert s["frames_read"] == len(frames) + 1 and s["failed"] == 1 and s["processed"] == len(frames)
+
+
+def test_calibrate_with_a_labeled_frame_list(clf, video_dir, tmp_path):
+    from personcls.errors import InputError
+    from personcls.video.calibrate import calibrate, read_labels
+
+    lab = tmp_path / "labels.txt"
+    lab.write_text("# frame label\n" + "".join(f"{i} {int(i >= 300)}\n" for i in range(0, 377, 2)))
+    labels = read_labels(lab)
+    entry = calibrate(clf, str(video_dir / "car-detection.mp4"), 0.1, WatchSettings(), labels)
+    cal = entry["calibration"]
+    assert cal["empty_frames"] == 150 and cal["person_frames"] == 39 and cal["false_rate"] <= 0.1
+    assert 0.0 <= cal["person_rate"] <= 1.0
+    lab.write_text("0 0\n7 maybe\n")
+    with pytest.raises(InputError, match="labels.txt:2"):
+        read_labels(lab)
