@@ -134,6 +134,14 @@ def test_live_source_keeps_the_latest_frame_and_counts_the_dropped_ones():
     got = [i.index for i in items if not isinstance(i, Notice)]
     assert got == [49] and src.dropped == 49 and src.frames_read == 50
     assert [i.kind for i in items if isinstance(i, Notice)] == ["end"]
+    src = IterableSource("live3", frames, fps=1000, live=True, settings=WatchSettings(live_buffer=3))
+    src.start()
+    while not src.ended and time.time() < deadline:
+        time.sleep(0.01)
+    got = []
+    while (it := src.poll()) is not None:
+        got += [] if isinstance(it, Notice) else [it.index]
+    assert got == [47, 48, 49] and src.dropped == 47
 
 
 # -- with the real classifier ----------------------------------------------------------------------
@@ -236,6 +244,25 @@ def test_frozen_and_black_sources_report_health_and_unknown_presence(clf, video_
     assert recs[-1].sources["frozen"]["health"] == "frozen" and recs[-1].sources["good"]["health"] == "ok"
 
 
+def test_a_live_source_that_stops_delivering_is_lost_then_ok_again(clf, video_dir):
+    moving, _ = decode_all(video_dir / "car-detection.mp4", step=10)
+
+    def stalling():
+        for i, f in enumerate(moving[:30]):
+            if i == 10:
+                time.sleep(1.5)  # the camera hangs: no frame for longer than lost_s
+            yield f
+            time.sleep(0.03)
+
+    src = IterableSource("stalls", stalling, fps=10, live=True)
+    recs = list(Watcher(clf, [src], WatchSettings(frames=True, lost_s=0.5)))
+    health = [r for r in recs if isinstance(r, HealthChange)]
+    assert [h.health for h in health] == ["lost", "ok"], [str(h) for h in health]
+    assert health[0].reason.startswith("no frame for") and health[1].frame >= 10
+    s = recs[-1].sources["stalls"]
+    assert s["frames_read"] == 30 == s["processed"] + s["dropped"]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -307,16 +334,18 @@ def test_watch_command_json_lines_with_an_unopenable_source_beside_a_good_one(vi
     car = str(video_dir / "car-detection.mp4")
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video at all" * 100)
-    p = run_cli("watch", str(bad), car, str(tmp_path / "missing.mp4"), "--json", "-o", "Watch.frames=true")
+    url = f"http://127.0.0.1:{free_port()}/nothing.mjpg"  # nobody listens there
+    p = run_cli("watch", str(bad), car, str(tmp_path / "missing.mp4"), url, "--json", "-o", "Watch.frames=true")
     assert p.returncode == 1, p.stderr
     lines = [json.loads(x) for x in p.stdout.splitlines()]
     errors = {d["source"]: d["message"] for d in lines if d["event"] == "error"}
-    assert set(errors) == {str(bad), str(tmp_path / "missing.mp4")}
+    assert set(errors) == {str(bad), str(tmp_path / "missing.mp4"), url}
     assert "cannot be opened" in errors[str(bad)] and "no such file" in errors[str(tmp_path / "missing.mp4")]
+    assert "cannot be opened" in errors[url]
     frames = [d["frame"] for d in lines if d["event"] == "frame" and d["source"] == car]
     assert frames == list(range(377))
     summary = lines[-1]
-    assert summary["event"] == "summary" and summary["errors"] == 2
+    assert summary["event"] == "summary" and summary["errors"] == 3
     assert summary["sources"][car]["processed"] == 377 and set(summary["latency_ms"]) == {"p50", "p95"}
     for d in lines:
         assert {"source", "event"} <= set(d) or d["event"] == "summary"

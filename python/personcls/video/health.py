@@ -1,12 +1,13 @@
 """Camera health: ``ok``, ``dark`` (black or uniform frames), ``frozen`` (unchanged frames),
 ``lost`` (no frames: the source failed or stopped delivering).
 
-Frames are judged on a 64x36 grey thumbnail (:func:`frame_stats`, computed on the decoding
-thread): ``dark`` when its mean is below ``dark_level`` or its standard deviation below
+Frames are judged on a 64x36 grey thumbnail of a subsampled frame (:func:`frame_stats`,
+computed on the decoding thread): ``dark`` when its mean is below ``dark_level`` or its standard deviation below
 ``uniform_std`` for ``dark_s`` of stream time; ``frozen`` when no thumbnail pixel changed by
 more than ``frozen_tol`` grey levels for ``frozen_s``. A fresh, changing, non-dark frame makes
 the source ``ok`` again at once. Measured on the shared clips: a still empty room changes by
-more than 0.5 grey levels within 2 frames, so a real picture is not taken for frozen.
+more than 0.5 grey levels within 2 frames (more than 2 within 9), so a real picture is not
+taken for frozen.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
-    if img.ndim == 3:  # shrink first, then grey: the colour conversion runs on 64x36 pixels
-        small = cv2.resize(np.ascontiguousarray(img[:, :, :3]), THUMB_SIZE, interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return cv2.resize(img, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+    # every k-th pixel down to about 4x the thumbnail, then an area average: ~0.2 ms for a
+    # 768x432 frame instead of ~1 ms for the full area average
+    sy, sx = max(1, img.shape[0] // (4 * THUMB_SIZE[1])), max(1, img.shape[1] // (4 * THUMB_SIZE[0]))
+    small = cv2.resize(np.ascontiguousarray(img[::sy, ::sx, :3] if img.ndim == 3 else img[::sy, ::sx]), THUMB_SIZE,
+                       interpolation=cv2.INTER_AREA)
+    return (cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small).astype(np.float32)
 
 
 def frame_stats(image: np.ndarray, previous: Optional[np.ndarray]) -> Tuple[np.ndarray, float, float, Optional[float]]:

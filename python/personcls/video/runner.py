@@ -182,7 +182,12 @@ class Watcher:
             key = spec.name if isinstance(spec, Source) else str(spec)
             st = self.settings.for_source(per.get(key), key)
             src = make_source(spec, st, name=name)
-            st = src.settings if isinstance(spec, Source) else st
+            if isinstance(spec, Source):
+                src.name = name
+                if spec.settings_given:  # a Source built with its own settings keeps them
+                    st = src.settings
+                else:
+                    src.settings = st
             self.states.append(SourceState(src, st, PresenceTracker(name, st), HealthMonitor(st)))
         self._wake = threading.Event()
         self._stop = threading.Event()

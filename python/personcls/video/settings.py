@@ -39,6 +39,7 @@ class WatchSettings:
     target_fps: float = 0.0         # file mode: process about this many frames per stream second (0: all)
     pace: bool = False              # read files at their own frame rate, like a camera
     queue_size: int = 8             # file mode: decoded frames buffered per source
+    live_buffer: int = 1            # live mode: newest frames kept per source (1: latest frame wins)
     image_fps: float = 1.0          # stream time of an image folder / glob: frames per second
     open_timeout_s: float = 10.0    # network sources: open and read timeouts
     read_timeout_s: float = 5.0
@@ -79,7 +80,7 @@ class WatchSettings:
                 bad(k, "must be > 0")
         if self.mode not in ("auto", "file", "live"):
             bad("mode", "must be auto, file or live")
-        for k in ("stride", "queue_size"):
+        for k in ("stride", "queue_size", "live_buffer"):
             if getattr(self, k) < 1:
                 bad(k, "must be >= 1")
         for k in ("batch_size", "max_reconnects"):
@@ -116,6 +117,6 @@ class WatchSettings:
 # Keys a ``Sources.<name>`` entry may set (the rest apply to the whole run).
 PER_SOURCE_KEYS = ("on_threshold", "min_on_s", "off_threshold", "min_off_s", "smoothing_s", "dark_level",
                    "uniform_std", "dark_s", "frozen_tol", "frozen_s", "lost_s", "mode", "stride", "target_fps",
-                   "pace")
+                   "pace", "live_buffer")
 # Informational keys a Sources entry may carry (written by ``personcls calibrate``).
 IGNORED_SOURCE_KEYS = ("calibration",)

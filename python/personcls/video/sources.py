@@ -5,7 +5,8 @@ Each source decodes on its own thread into its own buffer:
 * **file** mode: every frame (or every ``stride``-th / about ``target_fps`` per stream second),
   the reader waits while ``queue_size`` decoded frames are buffered, so nothing is lost;
 * **live** mode: the latest frame wins; a frame not yet taken when a newer one is decoded is
-  dropped and counted, so latency does not grow when inference is slower than the camera.
+  dropped and counted, so latency does not grow when inference is slower than the camera
+  (``live_buffer`` > 1 keeps that many newest frames, riding out short stalls of the consumer).
 
 Timestamps: ``t = index / fps`` for files (and image folders at ``image_fps``); seconds since the
 source was first opened for cameras and network streams. ``index`` counts every frame read
@@ -115,6 +116,7 @@ class Source:
     def __init__(self, name: str, live: bool, settings: Optional[WatchSettings] = None):
         self.name = name
         self.live = bool(live)
+        self.settings_given = settings is not None  # if not, a Watcher gives it its own
         self.settings = settings or WatchSettings()
         self.frames_read = 0   # frames taken from the stream (decoded, grabbed or failed)
         self.skipped = 0       # stride / target_fps
@@ -205,10 +207,17 @@ class Source:
         frame = Frame(self.name, index, t, image, time.perf_counter(), mean, std, change)
         with self._cond:
             if self.live:
-                if self._frames_queued:
-                    kept = deque(x for x in self._items if not isinstance(x, Frame))
-                    self.dropped += self._frames_queued
-                    self._items, self._frames_queued = kept, 0
+                excess = self._frames_queued - (self.settings.live_buffer - 1)
+                if excess > 0:  # the oldest waiting frames make room (notices stay)
+                    kept = deque()
+                    for x in self._items:
+                        if excess and isinstance(x, Frame):
+                            excess -= 1
+                            self.dropped += 1
+                            self._frames_queued -= 1
+                        else:
+                            kept.append(x)
+                    self._items = kept
             else:
                 while self._frames_queued >= self.settings.queue_size and not self._stop.is_set():
                     self._cond.wait(0.1)
@@ -273,7 +282,7 @@ class CaptureSource(Source):
         self.reconnectable = isinstance(target, int) or is_network(target)
         if live is None:
             live = st.mode == "live" or (st.mode == "auto" and self.reconnectable)
-        super().__init__(name if name is not None else str(target), live, st)
+        super().__init__(name if name is not None else str(target), live, settings)
 
     def _describe(self) -> str:
         return f"camera {self.target}" if isinstance(self.target, int) else str(self.target)
@@ -358,7 +367,7 @@ class ImageSequenceSource(Source):
     def __init__(self, paths: List[str], name: str, settings: Optional[WatchSettings] = None,
                  error: Optional[str] = None):
         st = settings or WatchSettings()
-        super().__init__(name, st.mode == "live", st)
+        super().__init__(name, st.mode == "live", settings)
         self.paths = list(paths)
         self.error = error
 
