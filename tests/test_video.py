@@ -257,8 +257,10 @@ def test_a_live_source_that_stops_delivering_is_lost_then_ok_again(clf, video_di
     src = IterableSource("stalls", stalling, fps=10, live=True)
     recs = list(Watcher(clf, [src], WatchSettings(frames=True, lost_s=0.5)))
     health = [r for r in recs if isinstance(r, HealthChange)]
-    assert [h.health for h in health] == ["lost", "ok"], [str(h) for h in health]
-    assert health[0].reason.startswith("no frame for") and health[1].frame >= 10
+    # the stall after frame 9 is seen (a starved, loaded box may add other lost/ok pairs)
+    stall = [h for h in health if h.health == "lost" and h.frame == 9]
+    assert stall and stall[0].reason.startswith("no frame for"), [str(h) for h in health]
+    assert health[-1].health == "ok" and health[-1].frame >= 10
     s = recs[-1].sources["stalls"]
     assert s["frames_read"] == 30 == s["processed"] + s["dropped"]
 
@@ -316,7 +318,8 @@ def test_live_stream_killed_and_restarted_is_reported_and_reconnected(clf, video
     assert lost[0] < back[0] < ok_again[-1]
     idx = [r.frame for r in url_recs if isinstance(r, FrameResult)]
     assert idx == sorted(set(idx)) and n_after >= 20          # indices go on increasing across the reconnection
-    unknown = [r for r in url_recs[lost[0]:back[0]] if isinstance(r, FrameResult)]
+    last_lost = max(i for i in lost if i < back[0])  # (a starved, loaded box may add a lost/ok pair earlier)
+    unknown = [r for r in url_recs[last_lost:back[0]] if isinstance(r, FrameResult)]
     assert all(r.presence == "unknown" for r in unknown)
     s = recs[-1]
     su = s.sources[url]
