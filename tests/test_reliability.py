@@ -165,3 +165,18 @@ def test_info_reports_the_machine_and_precisions(capsys):
 def test_backend_error_is_not_a_model_error():
     # a refused precision is the runtime's, not the folder's
     assert not issubclass(BackendError, ModelError)
+
+
+def test_folder_without_metadata_says_which_threshold_it_uses(model, caplog):
+    from personcls import PreprocessSpec
+
+    (model / META_FILE).unlink()
+    pre = PreprocessSpec(resize_short=96, crop_size=96)
+    with caplog.at_level(logging.WARNING, logger="personcls"):
+        c = Classifier(model, backend=BACKENDS[0], preprocess=pre)
+    assert "has no personcls.json: deciding at P(someone) >= 0.5" in caplog.text
+    assert c.postprocessor.threshold == 0.5
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="personcls"):
+        assert Classifier(model, backend=BACKENDS[0], preprocess=pre, threshold=0.4).postprocessor.threshold == 0.4
+    assert "deciding at" not in caplog.text

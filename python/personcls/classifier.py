@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import os
 import threading
 import time
@@ -156,9 +157,12 @@ class Classifier:
             PaddleClas export); ignored when the folder has metadata unless given explicitly.
         options: a :class:`RuntimeOptions` for everything else (TensorRT, precision, ...).
         fast_decode: decode large JPEGs at 1/2, 1/4 or 1/8 scale in the DCT domain, never
-            below what the resize needs (about 3x faster decoding of 720p for a 224 model;
-            scores shift against a full decode: the resized pixels differ by up to ~190 grey
-            levels on the demo photos, so it is never on unless asked for). Off by default.
+            below twice what the resize needs (1.4x faster decoding of 720p for the 96 px
+            model). Scores move by about as much as a one-pixel shift of the photo moves them
+            (docs/reliability.md: mean 0.02, no decision changed on the demo photos); off by
+            default.
+        decode: an :class:`personcls.imageio.DecodeOptions` (corrupt data strictness, pixel
+            limit, alpha background); default: strict, 50 MP, white.
         decode_threads: threads of the pool that reads, decodes and preprocesses inputs while
             the model runs on the previous batch (0 = :func:`default_decode_threads`).
         prefetch: batches prepared ahead of the one being inferred (memory: at most
@@ -178,13 +182,19 @@ class Classifier:
                  device: str = "cpu", threads: int = 0, batch_size: int = 8, threshold: Optional[float] = None,
                  mode: str = "topk", preprocess: Optional[PreprocessSpec] = None,
                  label_names: Optional[Sequence[str]] = None, options: Optional[RuntimeOptions] = None,
-                 decode_threads: int = 0, fast_decode: bool = False, prefetch: int = 1):
+                 decode_threads: int = 0, fast_decode: bool = False, prefetch: int = 1,
+                 decode: Optional[imageio.DecodeOptions] = None):
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if not self.model_dir.is_dir():
             raise ModelError(f"model folder {self.model_dir} does not exist")
         if preprocess is not None and not (self.model_dir / "personcls.json").is_file():
             post = PostprocessSpec(label_names=tuple(label_names)) if label_names else PostprocessSpec()
             self.meta = ModelMeta(arch="unknown", preprocess=preprocess, postprocess=post)
+            if threshold is None:
+                logging.getLogger("personcls").warning(
+                    "%s has no personcls.json: deciding at P(someone) >= %g (PaddleClas's ThreshOutput default); "
+                    "pass threshold= (-o PostProcess.ThreshOutput.threshold=...) to choose", self.model_dir,
+                    post.threshold)
         else:
             self.meta = ModelMeta.load(self.model_dir)
             if preprocess is not None:
@@ -220,6 +230,7 @@ class Classifier:
         self.decode_threads = int(decode_threads) or default_decode_threads()
         self.prefetch = int(prefetch)
         self.fast_decode = bool(fast_decode)
+        self.decode = decode or imageio.DEFAULT_DECODE
         self._min_size = self._decode_min_size() if fast_decode else None
         self._host_preprocess = bool(getattr(self.pipeline, "host_preprocess", False))
         if self._host_preprocess:
@@ -232,11 +243,11 @@ class Classifier:
 
     # -- inputs ---------------------------------------------------------------------------
     def _decode_min_size(self):
-        """Smallest decoded (w, h) that still resizes down (never up) to the network input."""
+        """Smallest decoded (w, h) fast decode may produce: :data:`imageio.FAST_DECODE_MARGIN`
+        times what the resize needs, so the bilinear resize still does most of the reduction."""
         pre = self.meta.preprocess
-        if pre.resize_short > 0:
-            return (pre.resize_short, pre.resize_short)
-        return tuple(pre.resize_size)
+        w, h = (pre.resize_short, pre.resize_short) if pre.resize_short > 0 else tuple(pre.resize_size)
+        return (w * imageio.FAST_DECODE_MARGIN, h * imageio.FAST_DECODE_MARGIN)
 
     def _get_pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -251,7 +262,7 @@ class Classifier:
         p = _Prepared(index=index, name=name, row=row, taken=taken)
         t0 = time.perf_counter()
         try:
-            frame, _ = imageio.load(item, index, self._min_size)
+            frame, _ = imageio.load(item, index, self._min_size, self.decode, name=name)
             decoded = not isinstance(item, np.ndarray)
             t1 = time.perf_counter()
             if decoded:

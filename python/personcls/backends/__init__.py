@@ -22,7 +22,8 @@ class RuntimeOptions:
     engine cache in ``trt_cache_dir`` so engines are built once, ``trt_workspace_mb``,
     ``trt_min_subgraph``. INT8 needs calibration data in the cache dir (``trt_calib``).
     Native engine on CPU (OpenVINO): ``cpu_precision`` fp32 (default; matches Paddle to
-    ~1e-6) or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2), or
+    ~1e-6) or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2; a
+    BackendError where it has not, see :func:`cpu_precisions`), or
     int8 (the folder's INT8 IR from ``personcls quantize``; its measured agreement is in
     personcls.json),
     ``performance_hint`` latency / throughput, ``model_format`` auto / ir / onnx / paddle.
