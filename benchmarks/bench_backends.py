@@ -229,9 +229,14 @@ def main(argv=None) -> int:
               f"{args.seconds:.1f} s per cell in {args.rounds} interleaved rounds")
         from personcls.spec import ModelMeta
 
+        from personcls.backends import cpu_precisions
+
         has_int8 = "openvino_int8" in ModelMeta.load(model_dir).files
-        names = args.pipelines or (["paddle", "native", "native-bf16"] + (["native-int8"] if has_int8 else [])
-                                   + (["native-tput"] if args.variants else []))
+        has_bf16 = "bf16" in cpu_precisions()  # an AVX2-only CPU cannot run bf16 (it would be an error)
+        if not has_bf16 and not args.pipelines:
+            print("# native-bf16 left out: this CPU has no bf16 instructions")
+        names = args.pipelines or (["paddle", "native"] + (["native-bf16"] if has_bf16 else [])
+                                   + (["native-int8"] if has_int8 else []) + (["native-tput"] if args.variants else []))
         pipes = make_pipelines(model_dir, names, args.threads)
         for n, p in pipes.items():
             desc = p.describe() if hasattr(p, "describe") else getattr(p.runtime, "name", n)

@@ -7,6 +7,8 @@ Writes into OUT:
   video_frames/<clip>/<frame>.jpg    sampled frames of the *training* clips
   video_train_list.txt               those frames (unlabeled: teachers label them)
   imagenette_list.txt                every STRIDE-th line of imagenette/unlabeled_list.txt
+  calib_list.txt                     400 training images (vww train, ugi, training video frames,
+                                     imagenette; fixed shuffle) for INT8 calibration
   video_heldout_list.txt             frames of the *held-out* clips, labeled by clip-level facts
                                      (car-detection: nobody in any frame; the held-out ASL clips:
                                      someone in every frame); never trained on, never used to choose
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 from pathlib import Path
 
 import cv2
@@ -87,6 +90,14 @@ def main() -> None:
     lines = [ln.strip() for ln in (inet / "unlabeled_list.txt").read_text().splitlines() if ln.strip()]
     sub = [os.path.relpath(inet / ln, out) for ln in lines[::args.imagenette_stride]]
     (out / "imagenette_list.txt").write_text("\n".join(sub) + "\n")
+    pool = ([os.path.relpath(data / "vww" / ln.split()[0], out)
+             for ln in (data / "vww" / "train_list.txt").read_text().splitlines() if ln.strip()]
+            + [os.path.relpath(data / "ugi" / ln.strip(), out)
+               for ln in (data / "ugi" / "unlabeled_list.txt").read_text().splitlines() if ln.strip()]
+            + train + sub)
+    rng = random.Random(0)
+    rng.shuffle(pool)
+    (out / "calib_list.txt").write_text("\n".join(pool[:400]) + "\n")
     print(f"{out}: video_train_list {len(train)}, video_heldout_list {len(held)} "
           f"({sum(ln.endswith(' 1') for ln in held)} someone), imagenette_list {len(sub)}")
 

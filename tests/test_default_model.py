@@ -4,36 +4,32 @@ The floor is the accuracy measured when the model was shipped minus a margin (MO
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from personcls.spec import default_model_dir
 
-DEMO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "demo"
 MEASURED_RIGHT = 11  # of 14, measured when shipped (MODEL_CARD.md)
 MARGIN = 1             # images
 
 
-def _labels():
+def _labels(demo_dir):
     out = {}
-    for ln in (DEMO / "labels.txt").read_text().splitlines():
+    for ln in (demo_dir / "labels.txt").read_text().splitlines():
         if ln.strip():
             name, lab = ln.split()
             out[name] = int(lab)
     return out
 
 
-@pytest.mark.skipif(not (DEMO / "labels.txt").is_file(), reason=f"demo photos not found at {DEMO}")
-def test_default_model_on_demo_photos():
+def test_default_model_on_demo_photos(demo_dir):
     from personcls import Classifier
 
     md = default_model_dir()
     assert (md / "personcls.json").is_file(), f"no shipped model at {md}"
-    labels = _labels()
+    labels = _labels(demo_dir)
     clf = Classifier()  # the default model
     names = sorted(labels)
-    res = {n: r for n, r in zip(names, clf.predict_batch([str(DEMO / n) for n in names]))}
+    res = {n: r for n, r in zip(names, clf.predict_batch([str(demo_dir / n) for n in names]))}
     right = sum(int(res[n].someone) == labels[n] for n in names)
     # the tutorial's own two demo images
     assert res["objects365_02035329.jpg"].someone is True, res["objects365_02035329.jpg"]

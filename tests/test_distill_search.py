@@ -16,8 +16,10 @@ paddle = pytest.importorskip("paddle", reason="training needs PaddlePaddle")
 from personcls.errors import ConfigError  # noqa: E402
 from personcls.training import cli, distill, engine  # noqa: E402
 
+from conftest import data_root  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = data_root()  # $PERSONCLS_DATA or ../shared/data
 
 
 def _images(folder: Path, n: int, labeled: bool, seed: int) -> Path:
@@ -171,7 +173,7 @@ def test_distillation_train_resume_export(setup, monkeypatch, offline):
     assert r.someone in (True, False) and 0.0 <= r.person_score <= 1.0
 
 
-@pytest.mark.skipif(not (DATA / "vww" / "train_list.txt.debug").is_file(), reason="../shared/data/vww is missing")
+@pytest.mark.skipif(not (DATA / "vww" / "train_list.txt.debug").is_file(), reason=f"{DATA / 'vww'} is missing (set PERSONCLS_DATA)")
 def test_search_debug_and_resume(tmp_path, capsys):
     vww = DATA / "vww"
     ov = [f"output_dir={tmp_path / 'search'}",

@@ -150,3 +150,23 @@ def test_short_distillation_with_external_teachers(data_dir, tdir, tmp_path, mon
                                                 f"Global.save_inference_dir={tmp_path / 'model'}"]) == 0
     meta = json.loads((tmp_path / "model" / "personcls.json").read_text())
     assert meta["preprocess"]["crop_size"] == [64, 64] and meta["preprocess"]["resize_short"] == 0
+
+
+def test_balance_prior_shifts_the_someone_logit():
+    import math
+
+    import paddle
+
+    from personcls.training.models import build_model
+
+    paddle.seed(0)
+    net = build_model("PPLCNet_x0_25", class_num=2)
+    net.eval()
+    x = paddle.rand([3, 3, 32, 32])
+    before = net(x).numpy()
+    delta = teachers.balance_prior(net, 0.25)
+    after = net(x).numpy()
+    assert delta == pytest.approx(math.log(3.0))
+    np.testing.assert_allclose((after[:, 1] - after[:, 0]) - (before[:, 1] - before[:, 0]), delta, rtol=1e-5)
+    with pytest.raises(ValueError):
+        teachers.balance_prior(net, 1.0)

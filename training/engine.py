@@ -727,6 +727,7 @@ def _train(cfg: Dict[str, Any]) -> int:
                     "class_num": _get(cfg, "Arch.class_num"), "seed": seed, "best": best, "metrics": val,
                     "train": {k: row[k] for k in ("train_loss", "train_acc", "images_per_s")},
                     "preprocess": spec.to_dict(), "fingerprint": fingerprint(cfg), "weights_source": weights_src,
+                    "teacher_prior": external.target_prior if external is not None else None,
                     "amp_scaler": scaler.state_dict() if scaler is not None else None}
             if improved:
                 save_checkpoint(run_dir, "best_model", model, opt, info)
@@ -860,6 +861,7 @@ def export(cfg: Dict[str, Any]) -> int:
     out = _need(cfg, "Global.save_inference_dir")
     ckpt = str(src.get("pretrained_model"))
     metrics = {}
+    info: Dict[str, Any] = {}
     side = Path(ckpt[: -len(".pdparams")] + ".json") if ckpt.endswith(".pdparams") else None
     if side is not None and side.is_file():
         try:
@@ -876,8 +878,18 @@ def export(cfg: Dict[str, Any]) -> int:
     arch = str(_get(cfg, "Arch.name"))
     if distill.is_distillation(cfg):  # export the student alone (Arch.infer_model_name)
         model, arch = model.Student, str(distill.sub_models(cfg)["Student"]["name"])
-    meta = ModelMeta(arch=arch, preprocess=spec, postprocess=post,
-                     provenance={"source_checkpoint": ckpt, "config": copy.deepcopy(cfg)}, metrics=metrics)
+    prov = {"source_checkpoint": ckpt, "config": copy.deepcopy(cfg)}
+    if _as_bool(_get(cfg, "Global.balance_prior", False), "Global.balance_prior"):
+        prior = info.get("teacher_prior") if side is not None and side.is_file() else None
+        if prior is None:
+            prior = distill.estimate_target_prior(cfg)
+        from .teachers import balance_prior
+
+        delta = balance_prior(model, float(prior))
+        prov["balance_prior"] = {"taught_prior": round(float(prior), 4), "someone_logit_shift": round(delta, 4)}
+        log.info("Global.balance_prior: the student was taught P(someone) = %.3f on average; +%.3f on its someone "
+                 "logit restates its outputs for an even prior", prior, delta)
+    meta = ModelMeta(arch=arch, preprocess=spec, postprocess=post, provenance=prov, metrics=metrics)
     path = export_model(model, out, meta)
     log.info("exported %s -> %s (%s)", ckpt, path, ", ".join(sorted(os.listdir(path))))
     return 0

@@ -22,12 +22,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 
 from ..errors import ModelError
-from ..spec import META_FILE, ModelMeta, PostprocessSpec, PreprocessSpec
+from ..spec import META_FILE, ModelMeta, PostprocessSpec, PreprocessSpec, recover_folder, replace_folder
 
 PROGRAM = "inference.pdmodel"
 PARAMS = "inference.pdiparams"
@@ -91,6 +91,7 @@ def export_model(layer, out_dir: os.PathLike, meta: ModelMeta, openvino: bool = 
     import paddle
 
     out = Path(out_dir).resolve()
+    recover_folder(out)
     if not _is_replaceable(out):
         raise ModelError(f"export target {out} exists and is not a personcls model folder; "
                          f"choose an empty or new folder")
@@ -143,16 +144,7 @@ def export_model(layer, out_dir: os.PathLike, meta: ModelMeta, openvino: bool = 
         final_meta.save(tmp)
         ModelMeta.load(tmp)  # round-trip check of what we wrote
         os.chmod(tmp, 0o755)
-        # swap into place: old folder (if any) is moved aside first, removed after the rename
-        old: Optional[Path] = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, out)  # the previous folder stays whole until this one is in place
         return out
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

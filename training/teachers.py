@@ -365,6 +365,7 @@ class ExternalTeacher:
             raise ConfigError(f"{where}.members must list at least one model (path, kind, ...)")
         self.members = [Member(m, f"{where}.members.{i}") for i, m in enumerate(members)]
         self.cached: Dict[int, Any] = {}    # member index -> per-image table (grid masks / boxes / probs)
+        self.target_sum, self.target_count = 0.0, 0
         self.spec = None
 
     # -- per-image cache (follow_crop members, and every member in offline mode) ---------------
@@ -491,11 +492,41 @@ class ExternalTeacher:
         rgb = denormalize(x.numpy(), spec) if online else None
         p = self.combine_probs(self.member_probs(rgb, np.asarray(idx).reshape(-1), boxes))
         out["Teacher"] = paddle.to_tensor(self.logits(p))
+        self.target_sum += float(p.sum())
+        self.target_count += len(p)
         return out
+
+    @property
+    def target_prior(self) -> Optional[float]:
+        """Mean target P(someone) over the views attached so far: the share of someone the
+        student is taught (its prior), recorded with each checkpoint."""
+        return self.target_sum / self.target_count if self.target_count else None
 
     def describe(self) -> Dict[str, Any]:
         return {"name": NAME, "combine": self.combine, "targets": self.targets,
                 "members": [m.describe() for m in self.members]}
+
+
+def balance_prior(net, prior: float) -> float:
+    """Restate a 2-class network's outputs under an even prior: a student taught with a share
+    ``prior`` of someone answers P(someone | x) for that share; adding ln((1 - prior) / prior)
+    to its someone logit (the bias of its last Linear layer) gives the answer for a 50 / 50
+    share, the prior that balanced accuracy and the threshold 0.5 assume. Returns the shift."""
+    import paddle
+
+    if not (0.0 < prior < 1.0):
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    last = None
+    for layer in net.sublayers(include_self=True):
+        if isinstance(layer, paddle.nn.Linear):
+            last = layer
+    if last is None or last.bias is None or last.bias.shape[-1] != 2:
+        raise ModelError("balance_prior needs a 2-class network whose last layer is a Linear with a bias")
+    delta = math.log((1.0 - prior) / prior)
+    b = last.bias.numpy().copy()
+    b[1] += delta
+    last.bias.set_value(b.astype(b.dtype))
+    return delta
 
 
 def denormalize(x: np.ndarray, spec) -> np.ndarray:

@@ -212,6 +212,24 @@ std::unique_ptr<Runtime> create_openvino_runtime(const std::string& model_dir, c
       throw ModelError(err.str());
     }
   }
+  // The file's own input size (export records [-1, 3, H, W]) must be the metadata's: a
+  // fully convolutional network would otherwise run at any size and answer wrongly.
+  {
+    const ov::PartialShape in_shape = input.get_partial_shape();
+    const bool rank4 = in_shape.rank().is_static() && in_shape.rank().get_length() == 4;
+    bool mismatch = !rank4 && in_shape.rank().is_static();
+    if (rank4) {
+      const int64_t want[3] = {3, input_h, input_w};
+      for (int i = 0; i < 3; ++i)
+        if (in_shape[i + 1].is_static() && in_shape[i + 1].get_length() != want[i]) mismatch = true;
+    }
+    if (mismatch) {
+      std::ostringstream err;
+      err << file.string() << ": the model's input is " << in_shape << " but the metadata says [N, 3, " << input_h
+          << ", " << input_w << "] (crop_size / input.shape in personcls.json do not belong to this model)";
+      throw ModelError(err.str());
+    }
+  }
   // Dynamic batch, fixed image size: [-1, 3, H, W].
   try {
     model->reshape({{input, ov::PartialShape{ov::Dimension::dynamic(), 3, input_h, input_w}}});
@@ -254,14 +272,26 @@ std::unique_ptr<Runtime> create_openvino_runtime(const std::string& model_dir, c
     throw BackendError("OpenVINO could not compile " + file.string() + " for " + device + ": " + e.what());
   }
   int streams = 1, threads = 0;
-  std::string actual_precision = precision.get_type_name();
+  ov::element::Type actual = precision;
   try {
     streams = static_cast<int>(c->model.get_property(ov::num_streams).num);
     threads = c->model.get_property(ov::inference_num_threads);
-    actual_precision = c->model.get_property(ov::hint::inference_precision).get_type_name();
+    actual = c->model.get_property(ov::hint::inference_precision);
   } catch (const std::exception&) {
     // Not every plugin reports these; keep the requested values.
   }
+  // The CPU plugin quietly computes in f32 when the CPU lacks the requested bf16 / fp16
+  // instructions (an AVX2-only CPU). A precision we cannot honour is an error, never a
+  // quiet substitution.
+  if (actual != precision) {
+    std::ostringstream err;
+    err << "cpu_precision '" << opt.precision << "' cannot be honoured on this " << device
+        << ": OpenVINO would compute in " << actual.get_type_name()
+        << " (the CPU lacks the instructions for " << precision.get_type_name()
+        << "; see personcls info). Use cpu_precision='fp32'";
+    throw BackendError(err.str());
+  }
+  const std::string actual_precision = actual.get_type_name();
   if (hint == "throughput") {
     uint32_t req = 1;
     try {

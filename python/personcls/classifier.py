@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import logging
 import os
 import threading
 import time
@@ -16,7 +18,7 @@ import numpy as np
 
 from . import imageio
 from .backends import RuntimeOptions, available_backends
-from .errors import BackendError, InputError, ModelError
+from .errors import BackendError, InputError, ModelError, PersonclsError
 from .postprocess import Postprocessor, Result, Timing
 from .spec import ModelMeta, PostprocessSpec, PreprocessSpec, default_model_dir
 
@@ -97,6 +99,34 @@ def default_decode_threads() -> int:
     return min(8, os.cpu_count() or 1)
 
 
+def check_model_output(pipeline, meta: ModelMeta, model_dir: Path) -> None:
+    """Run the model once on two fixed inputs and hold its raw output against the metadata:
+    (N, classes) with one column per label, and probabilities (rows in [0, 1] summing to 1)
+    exactly when ``output.probability`` says so. Otherwise a wrong label count, or softmax
+    applied twice / never, would give plausible-looking wrong answers."""
+    w, h = meta.preprocess.crop_size
+    x = np.zeros((2, 3, h, w), np.float32)
+    x[1] = np.linspace(-2.0, 2.0, 3 * h * w, dtype=np.float32).reshape(3, h, w)
+    try:
+        out = np.asarray(pipeline.infer(x), dtype=np.float64)
+    except PersonclsError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any runtime failure on the probe is the model's
+        raise ModelError(f"{model_dir}: the model fails on a [2, 3, {h}, {w}] input: {e}") from e
+    if out.ndim != 2 or out.shape != (2, meta.num_classes):
+        raise ModelError(f"{model_dir}: the model outputs shape {list(out.shape[1:])} per image; the metadata "
+                         f"lists {meta.num_classes} labels {list(meta.postprocess.label_names)}")
+    if not np.isfinite(out).all():
+        raise ModelError(f"{model_dir}: the model outputs non-finite values on a plain input (damaged weights?)")
+    looks_prob = bool((out >= -1e-6).all() and (out <= 1 + 1e-6).all() and np.allclose(out.sum(1), 1.0, atol=1e-3))
+    if meta.output_is_probability and not looks_prob:
+        raise ModelError(f"{model_dir}: personcls.json says output.probability=true but the model's outputs are not "
+                         f"probabilities (rows {np.round(out, 4).tolist()}); set it to false for a logits model")
+    if not meta.output_is_probability and looks_prob:
+        raise ModelError(f"{model_dir}: personcls.json says output.probability=false but the model already outputs "
+                         f"probabilities (rows sum to 1); softmax would be applied twice. Set it to true")
+
+
 def _make_pipeline(backend: str, model_dir: Path, meta: ModelMeta, options: RuntimeOptions, threads: int):
     if backend == "paddle":
         from .backends.paddle_runtime import PaddleRuntime
@@ -126,9 +156,12 @@ class Classifier:
             PaddleClas export); ignored when the folder has metadata unless given explicitly.
         options: a :class:`RuntimeOptions` for everything else (TensorRT, precision, ...).
         fast_decode: decode large JPEGs at 1/2, 1/4 or 1/8 scale in the DCT domain, never
-            below what the resize needs (about 3x faster decoding of 720p for a 224 model;
-            scores shift against a full decode: the resized pixels differ by up to ~190 grey
-            levels on the demo photos, so it is never on unless asked for). Off by default.
+            below twice what the resize needs (1.4x faster decoding of 720p for the 96 px
+            model). Scores move by about as much as a one-pixel shift of the photo moves them
+            (docs/reliability.md: mean 0.02, no decision changed on the demo photos); off by
+            default.
+        decode: an :class:`personcls.imageio.DecodeOptions` (corrupt data strictness, pixel
+            limit, alpha background); default: strict, 50 MP, white.
         decode_threads: threads of the pool that reads, decodes and preprocesses inputs while
             the model runs on the previous batch (0 = :func:`default_decode_threads`).
         prefetch: batches prepared ahead of the one being inferred (memory: at most
@@ -146,13 +179,19 @@ class Classifier:
                  device: str = "cpu", threads: int = 0, batch_size: int = 8, threshold: Optional[float] = None,
                  mode: str = "topk", preprocess: Optional[PreprocessSpec] = None,
                  label_names: Optional[Sequence[str]] = None, options: Optional[RuntimeOptions] = None,
-                 decode_threads: int = 0, fast_decode: bool = False, prefetch: int = 2):
+                 decode_threads: int = 0, fast_decode: bool = False, prefetch: int = 2,
+                 decode: Optional[imageio.DecodeOptions] = None):
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if not self.model_dir.is_dir():
             raise ModelError(f"model folder {self.model_dir} does not exist")
         if preprocess is not None and not (self.model_dir / "personcls.json").is_file():
             post = PostprocessSpec(label_names=tuple(label_names)) if label_names else PostprocessSpec()
             self.meta = ModelMeta(arch="unknown", preprocess=preprocess, postprocess=post)
+            if threshold is None:
+                logging.getLogger("personcls").warning(
+                    "%s has no personcls.json: deciding at P(someone) >= %g (PaddleClas's ThreshOutput default); "
+                    "pass threshold= (-o PostProcess.ThreshOutput.threshold=...) to choose", self.model_dir,
+                    post.threshold)
         else:
             self.meta = ModelMeta.load(self.model_dir)
             if preprocess is not None:
@@ -165,8 +204,8 @@ class Classifier:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
-        opts = options or RuntimeOptions()
-        opts.device = device
+        # A copy: the caller's RuntimeOptions is never written to.
+        opts = dataclasses.replace(options or RuntimeOptions(), device=device)
         if threads:
             opts.cpu_threads = int(threads)
         opts.validate()
@@ -179,6 +218,7 @@ class Classifier:
             backend = "native" if "native" in avail and device == "cpu" else ("paddle" if "paddle" in avail else avail[0])
         self.backend = backend
         self.pipeline = _make_pipeline(backend, self.model_dir, self.meta, opts, int(threads))
+        check_model_output(self.pipeline, self.meta, self.model_dir)
         self.postprocessor = Postprocessor(self.meta.postprocess, mode=mode, threshold=threshold,
                                            output_is_probability=self.meta.output_is_probability
                                            or getattr(self.pipeline, "outputs_probabilities", False))
@@ -187,6 +227,7 @@ class Classifier:
         self.decode_threads = int(decode_threads) or default_decode_threads()
         self.prefetch = int(prefetch)
         self.fast_decode = bool(fast_decode)
+        self.decode = decode or imageio.DEFAULT_DECODE
         self._min_size = self._decode_min_size() if fast_decode else None
         self._host_preprocess = bool(getattr(self.pipeline, "host_preprocess", False))
         if self._host_preprocess:
@@ -199,11 +240,11 @@ class Classifier:
 
     # -- inputs ---------------------------------------------------------------------------
     def _decode_min_size(self):
-        """Smallest decoded (w, h) that still resizes down (never up) to the network input."""
+        """Smallest decoded (w, h) fast decode may produce: :data:`imageio.FAST_DECODE_MARGIN`
+        times what the resize needs, so the bilinear resize still does most of the reduction."""
         pre = self.meta.preprocess
-        if pre.resize_short > 0:
-            return (pre.resize_short, pre.resize_short)
-        return tuple(pre.resize_size)
+        w, h = (pre.resize_short, pre.resize_short) if pre.resize_short > 0 else tuple(pre.resize_size)
+        return (w * imageio.FAST_DECODE_MARGIN, h * imageio.FAST_DECODE_MARGIN)
 
     def _get_pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -218,7 +259,7 @@ class Classifier:
         p = _Prepared(index=index, name=name, row=row, taken=taken)
         t0 = time.perf_counter()
         try:
-            frame, _ = imageio.load(item, index, self._min_size)
+            frame, _ = imageio.load(item, index, self._min_size, self.decode, name=name)
             decoded = not isinstance(item, np.ndarray)
             t1 = time.perf_counter()
             if decoded:

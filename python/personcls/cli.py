@@ -6,6 +6,8 @@
     personcls train|eval|infer|export|search -c PPLCNet_x1_0.yaml -o Key.path=value ...
     personcls info [-o Global.inference_model_dir=...]
     personcls --version;  personcls predict --print-config
+    personcls watch SOURCE [SOURCE ...] [-o Watch.key=value] [--json]   (docs/video.md)
+    personcls calibrate SOURCE --max-false-rate R
 """
 
 from __future__ import annotations
@@ -31,6 +33,18 @@ def _resolve_config(path: Optional[str], fallback: Path) -> Path:
     from .config import resolve_config_path
 
     return resolve_config_path(path, PACKAGED_CONFIGS, fallback)
+
+
+def decode_options(g: dict):
+    """``Global.strict_decode`` / ``max_pixels`` / ``alpha_background`` -> DecodeOptions."""
+    from .imageio import DEFAULT_DECODE, DecodeOptions
+
+    bg = g.get("alpha_background", list(DEFAULT_DECODE.alpha_background))
+    if not isinstance(bg, (list, tuple)) or len(bg) != 3 or not all(isinstance(v, int) for v in bg):
+        raise ConfigError(f"Global.alpha_background must be [B, G, R] integers, got {bg!r}")
+    return DecodeOptions(strict=bool(g.get("strict_decode", DEFAULT_DECODE.strict)),
+                         max_pixels=int(g.get("max_pixels", DEFAULT_DECODE.max_pixels)),
+                         alpha_background=tuple(bg))
 
 
 def build_classifier(cfg: dict):
@@ -69,7 +83,7 @@ def build_classifier(cfg: dict):
         threads=int(g.get("cpu_num_threads", 0) or 0), batch_size=int(g.get("batch_size", 8)),
         threshold=thr_cfg.get("threshold"), mode="topk" if main == "Topk" else "threshold",
         preprocess=pre, label_names=topk_cfg.get("label_names"), options=opts,
-        fast_decode=bool(g.get("fast_decode", False)),
+        fast_decode=bool(g.get("fast_decode", False)), decode=decode_options(g),
     )
     if main == "Topk" and topk_cfg.get("topk"):
         clf.postprocessor.topk = min(int(topk_cfg["topk"]), len(clf.meta.postprocess.label_names))
@@ -125,7 +139,9 @@ def _row(r, path: str) -> Dict[str, Any]:
     path as given, and the Timing fields flattened."""
     d = r.to_dict()
     timing = d.pop("timing") or {}
-    return {"name": d.pop("source"), "path": path, **d, **timing}
+    from .imageio import printable
+
+    return {"name": d.pop("source"), "path": printable(path), **d, **timing}
 
 
 def _sources(args, cfg) -> list:
@@ -137,7 +153,13 @@ def _sources(args, cfg) -> list:
         raise ConfigError("no images given: personcls predict SOURCE... (files, folders, list files, globs), or "
                           "-o Global.infer_imgs=path/to/image_or_folder")
     recursive = bool(args.recursive or g.get("recursive", False))
-    items = imageio.expand_sources(target, recursive=recursive)
+    skipped: List[str] = []
+    items = imageio.expand_sources(target, recursive=recursive, skipped=skipped)
+    if skipped:
+        shown = ", ".join(imageio.printable(os.path.basename(s)) for s in skipped[:10])
+        more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        print(f"personcls predict: skipped {len(skipped)} entries that are not images: {shown}{more} "
+              f"(images: {', '.join(imageio.IMAGE_SUFFIXES)})", file=sys.stderr)
     if not recursive:
         for t in ([target] if isinstance(target, str) else target):
             if isinstance(t, str) and os.path.isdir(t):
@@ -155,7 +177,9 @@ def cmd_predict(args) -> int:
     items = _sources(args, cfg)
     writer = ResultWriter(args.save) if args.save else None
     clf = build_classifier(cfg)
-    failed = 0
+    from .video.cli import video_entries
+
+    failed = total = 0
     complete = False
     reader_gone = False
 
@@ -174,7 +198,10 @@ def cmd_predict(args) -> int:
 
     try:
         with clf:
-            for (path, _), r in zip(items, clf.predict_iter([p for p, _ in items], names=[n for _, n in items])):
+            # a video file is one entry per frame, named clip.mp4#<frame> (personcls/video)
+            paths, inputs, names = video_entries(items)
+            for path, r in zip(paths, clf.predict_iter(inputs, names=names)):
+                total += 1
                 row = _row(r, path)
                 if writer is not None:
                     writer.write(row)
@@ -190,7 +217,7 @@ def cmd_predict(args) -> int:
         if writer is not None:
             writer.close(complete)
     if failed:
-        print(f"personcls: {failed} of {len(items)} image(s) failed", file=sys.stderr)
+        print(f"personcls: {failed} of {total} image(s) failed", file=sys.stderr)
         return 1
     return 0
 
@@ -217,12 +244,13 @@ def cmd_eval_folder(args) -> int:
 
 def cmd_info(args) -> int:
     from . import build_info
-    from .backends import available_backends
+    from .backends import available_backends, cpu_precisions, machine_info
     from .config import load_config
     from .spec import ModelMeta, default_model_dir
 
     cfg = load_config(_resolve_config(args.config, DEFAULT_INFER_CONFIG), args.override)
-    info = {"version": __version__, "build": build_info(), "backends": available_backends()}
+    info = {"version": __version__, "build": build_info(), "backends": available_backends(),
+            "machine": machine_info(), "cpu_precisions": cpu_precisions()}
     model_dir = (cfg.get("Global") or {}).get("inference_model_dir") or default_model_dir()
     try:
         info["model"] = {"dir": str(model_dir), **ModelMeta.load(model_dir).to_dict()}
@@ -314,6 +342,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quantize", help="INT8 post-training quantization of a model folder's OpenVINO IR (NNCF)")
     common(p)
     p.set_defaults(func=cmd_quantize)
+    from .video.cli import register_commands
+
+    register_commands(sub, common)  # watch, calibrate (personcls/video)
     for name in TRAINING_COMMANDS:
         if name == "eval":
             p = sub.add_parser(

@@ -7,8 +7,9 @@ output. ``available_backends()`` lists the ones usable in this environment.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
 
 
 @dataclass
@@ -21,7 +22,8 @@ class RuntimeOptions:
     engine cache in ``trt_cache_dir`` so engines are built once, ``trt_workspace_mb``,
     ``trt_min_subgraph``. INT8 needs calibration data in the cache dir (``trt_calib``).
     Native engine on CPU (OpenVINO): ``cpu_precision`` fp32 (default; matches Paddle to
-    ~1e-6) or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2), or
+    ~1e-6) or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2; a
+    BackendError where it has not, see :func:`cpu_precisions`), or
     int8 (the folder's INT8 IR from ``personcls quantize``; its measured agreement is in
     personcls.json),
     ``performance_hint`` latency / throughput, ``model_format`` auto / ir / onnx / paddle.
@@ -57,6 +59,9 @@ class RuntimeOptions:
         if not (1 <= self.min_batch <= self.opt_batch <= self.max_batch):
             raise InputError(f"need 1 <= min_batch <= opt_batch <= max_batch, got "
                              f"{self.min_batch}, {self.opt_batch}, {self.max_batch}")
+        if self.device == "cpu" and (self.use_tensorrt or self.precision != "fp32"):
+            raise InputError(f"TensorRT (use_tensorrt={self.use_tensorrt}, precision={self.precision!r}) needs "
+                             f"device='gpu'; on CPU the precision is cpu_precision")
         if self.cpu_threads < 0:
             raise InputError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
         if self.cpu_precision not in ("fp32", "bf16", "fp16", "int8"):
@@ -65,6 +70,55 @@ class RuntimeOptions:
             raise InputError(f"performance_hint must be latency or throughput, got {self.performance_hint!r}")
         if self.model_format not in ("auto", "ir", "onnx", "paddle"):
             raise InputError(f"model_format must be auto, ir, onnx or paddle, got {self.model_format!r}")
+
+
+#: CPU instruction sets that change numerics or speed of the runtimes (from /proc/cpuinfo)
+ISA_FLAGS = ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8")
+
+
+def machine_info(packages: Sequence[str] = ("personcls", "openvino", "numpy", "opencv-python-headless")) -> Dict:
+    """The CPU and package versions a measured figure came from (recorded beside figures
+    that depend on them, e.g. the INT8 agreement in personcls.json)."""
+    import platform
+    from importlib import metadata
+
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() == "model name" and cpu in ("", platform.machine()):
+                    cpu = val.strip()
+                elif key.strip() == "flags":
+                    flags = set(val.split())
+                    break
+    except OSError:
+        pass
+    info: Dict = {"cpu": cpu, "isa": [f for f in ISA_FLAGS if f in flags]}
+    if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        info["onednn_max_cpu_isa"] = os.environ["ONEDNN_MAX_CPU_ISA"]
+    versions = {}
+    for p in packages:
+        try:
+            versions[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    info["versions"] = versions
+    return info
+
+
+def cpu_precisions() -> List[str]:
+    """cpu_precision values the native engine can honour on this CPU (OpenVINO's view:
+    fp32 and int8 always; bf16 / fp16 only with the instructions for them)."""
+    out = ["fp32", "int8"]
+    try:
+        import openvino as ov
+
+        caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - no OpenVINO, no CPU plugin: nothing more to offer
+        return out
+    out += [p for p, cap in (("bf16", "BF16"), ("fp16", "FP16")) if cap in caps]
+    return out
 
 
 def _has(mod: str) -> bool:

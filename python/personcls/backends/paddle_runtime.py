@@ -72,6 +72,10 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
                 {name: [opt.opt_batch, 3, h, w]},
             )
     else:
+        if opt.cpu_precision != "fp32":
+            # Paddle Inference here runs fp32 on CPU; a quiet fp32 run would not be what was asked.
+            raise BackendError(f"cpu_precision={opt.cpu_precision!r} is a native-engine option; the paddle backend "
+                               f"computes in fp32 on CPU. Use backend='native' or cpu_precision='fp32'")
         config.disable_gpu()
         threads = opt.cpu_threads or os.cpu_count() or 1
         config.set_cpu_math_library_num_threads(threads)
@@ -79,6 +83,27 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
             config.enable_mkldnn()
             config.set_mkldnn_cache_capacity(opt.mkldnn_cache_capacity)
     return config
+
+
+def _declared_input_shape(model_dir: os.PathLike) -> list:
+    """The input shape a legacy program declares (export writes [-1, 3, H, W]); [] when it
+    cannot be read (a PIR program, an unknown protobuf layout): then there is nothing to check."""
+    prog = Path(model_dir) / "inference.pdmodel"
+    try:
+        from paddle.base.proto import framework_pb2
+
+        desc = framework_pb2.ProgramDesc()
+        desc.ParseFromString(prog.read_bytes())
+        block = desc.blocks[0]
+        feeds = [op.outputs[0].arguments[0] for op in block.ops if op.type == "feed"]
+        for v in block.vars:
+            if len(feeds) == 1 and v.name == feeds[0]:
+                for kind in ("dense_tensor", "lod_tensor"):  # renamed in Paddle 3
+                    if kind in {f.name for f in v.type.DESCRIPTOR.fields} and v.type.HasField(kind):
+                        return list(getattr(v.type, kind).tensor.dims)
+    except Exception:  # noqa: BLE001 - best effort; the probe inference still checks the output
+        pass
+    return []
 
 
 class PaddleRuntime:
@@ -105,6 +130,11 @@ class PaddleRuntime:
         if len(names) != 1:
             raise ModelError(f"{model_dir}: expected one model input, found {names}")
         self._in = self._predictor.get_input_handle(names[0])
+        shape = _declared_input_shape(self.model_dir)
+        w, h = meta.preprocess.crop_size
+        if len(shape) == 4 and any(s > 0 and s != want for s, want in zip(shape[1:], (3, h, w))):
+            raise ModelError(f"{model_dir}: the model's input is {shape} but the metadata says [N, 3, {h}, {w}] "
+                             f"(crop_size / input.shape in personcls.json do not belong to this model)")
         self._out = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
 
     def clone(self) -> "PaddleRuntime":
