@@ -298,6 +298,11 @@ def cmd_print_config(args) -> int:
             cfg = load(args.config, args.override)
         print(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), end="")
         return 0
+    if args.command in ("watch", "calibrate"):  # with the Watch / Sources sections (personcls/video)
+        from .video.cli import load_watch_config
+
+        print(yaml.safe_dump(load_watch_config(args.config, args.override), sort_keys=False), end="")
+        return 0
     path = _resolve_config(args.config, DEFAULT_INFER_CONFIG)
     if not args.override:  # as written, comments included
         print(path.read_text(), end="")

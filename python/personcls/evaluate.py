@@ -122,12 +122,18 @@ def evaluate_folder(clf, list_file: os.PathLike, out_dir: os.PathLike, max_fpr: 
         for p, lab, sc in zip(paths, y, s):
             w.writerow([p, int(lab), f"{sc:.6f}", int(sc >= thr)])
     os.replace(tmp, out / "scores.csv")
+    from .backends import machine_info
+
+    # figures depend on the CPU (reduced precisions) and the versions (decoders, runtimes)
+    report["measured_on"] = machine_info(("personcls", "openvino", "paddlepaddle", "numpy",
+                                          "opencv-python-headless", "simplejpeg"))
     tmp = out / ".metrics.json.tmp"
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, out / "metrics.json")
     if pick:
         store_threshold(clf.model_dir, thr, {k: report[k] for k in ("list", "n", "acc", "precision", "recall", "f1",
-                                                                     "tpr_at_fpr", "max_fpr") if k in report}
+                                                                     "tpr_at_fpr", "max_fpr", "backend",
+                                                                     "measured_on") if k in report}
                         | {"rule": pick})
     return report
 
