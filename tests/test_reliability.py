@@ -180,3 +180,22 @@ def test_folder_without_metadata_says_which_threshold_it_uses(model, caplog):
     with caplog.at_level(logging.WARNING, logger="personcls"):
         assert Classifier(model, backend=BACKENDS[0], preprocess=pre, threshold=0.4).postprocessor.threshold == 0.4
     assert "deciding at" not in caplog.text
+
+
+def test_interrupted_export_leaves_the_previous_folder(tmp_path, monkeypatch):
+    paddle = pytest.importorskip("paddle", reason="export needs PaddlePaddle")
+    from personcls.training.export import export_random_model
+
+    out = tmp_path / "m"
+    export_random_model(out, crop=32, resize_short=32, seed=0)
+    before = {p.name: file_sha256(p) for p in out.iterdir()}
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt  # as if Ctrl-C arrived while the new program was being written
+
+    monkeypatch.setattr(paddle.jit, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_random_model(out, crop=32, resize_short=32, seed=1)
+    assert {p.name: file_sha256(p) for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "a temporary folder was left behind"
+    ModelMeta.load(out)
