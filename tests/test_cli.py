@@ -127,6 +127,17 @@ def test_closed_pipe_is_not_a_traceback(args, demo_dir):
     assert p.returncode == 141
 
 
+def test_save_is_complete_when_the_reader_goes_away(demo_dir, tmp_path):
+    import csv
+
+    p = subprocess.Popen([sys.executable, "-m", "personcls", "predict", str(demo_dir), "--save", str(tmp_path / "r.csv")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=300) == 0 and "Traceback" not in err, err
+    assert len(list(csv.DictReader(open(tmp_path / "r.csv")))) == len(list(demo_dir.glob("*.jpg")))
+
+
 def test_sources_files_folders_globs_lists_recursion(demo_dir, tmp_path):
     root = tmp_path / "imgs"
     (root / "sub" / "deeper").mkdir(parents=True)

@@ -257,8 +257,10 @@ def test_a_live_source_that_stops_delivering_is_lost_then_ok_again(clf, video_di
     src = IterableSource("stalls", stalling, fps=10, live=True)
     recs = list(Watcher(clf, [src], WatchSettings(frames=True, lost_s=0.5)))
     health = [r for r in recs if isinstance(r, HealthChange)]
-    assert [h.health for h in health] == ["lost", "ok"], [str(h) for h in health]
-    assert health[0].reason.startswith("no frame for") and health[1].frame >= 10
+    # the stall after frame 9 is seen (a starved, loaded box may add other lost/ok pairs)
+    stall = [h for h in health if h.health == "lost" and h.frame == 9]
+    assert stall and stall[0].reason.startswith("no frame for"), [str(h) for h in health]
+    assert health[-1].health == "ok" and health[-1].frame >= 10
     s = recs[-1].sources["stalls"]
     assert s["frames_read"] == 30 == s["processed"] + s["dropped"]
 
@@ -316,7 +318,8 @@ def test_live_stream_killed_and_restarted_is_reported_and_reconnected(clf, video
     assert lost[0] < back[0] < ok_again[-1]
     idx = [r.frame for r in url_recs if isinstance(r, FrameResult)]
     assert idx == sorted(set(idx)) and n_after >= 20          # indices go on increasing across the reconnection
-    unknown = [r for r in url_recs[lost[0]:back[0]] if isinstance(r, FrameResult)]
+    last_lost = max(i for i in lost if i < back[0])  # (a starved, loaded box may add a lost/ok pair earlier)
+    unknown = [r for r in url_recs[last_lost:back[0]] if isinstance(r, FrameResult)]
     assert all(r.presence == "unknown" for r in unknown)
     s = recs[-1]
     su = s.sources[url]
@@ -388,6 +391,15 @@ def test_calibrate_writes_a_threshold_that_watch_applies_to_that_source(clf, vid
     assert w.states[1].settings.on_threshold == WatchSettings().on_threshold
 
 
+def test_a_gif_is_watched_as_a_short_video(clf, video_dir):
+    gif = video_dir / "preview" / "car-detection.gif"
+    if not gif.is_file():
+        pytest.skip(f"{gif} not found")
+    _, n = decode_all(gif)
+    recs = list(Watcher(clf, [str(gif)], WatchSettings(frames=True)))
+    assert [r.frame for r in recs if isinstance(r, FrameResult)] == list(range(n)) and n > 1
+
+
 def test_image_folder_source_names_a_bad_image_and_goes_on(clf, video_dir, tmp_path):
     import cv2
 
@@ -402,3 +414,19 @@ def test_image_folder_source_names_a_bad_image_and_goes_on(clf, video_dir, tmp_p
     assert len(bad) == 1 and "f9_truncated.jpg" in bad[0].message and bad[0].frame == len(frames)
     s = recs[-1].sources[str(tmp_path)]
     assert s["frames_read"] == len(frames) + 1 and s["failed"] == 1 and s["processed"] == len(frames)
+
+
+def test_calibrate_with_a_labeled_frame_list(clf, video_dir, tmp_path):
+    from personcls.errors import InputError
+    from personcls.video.calibrate import calibrate, read_labels
+
+    lab = tmp_path / "labels.txt"
+    lab.write_text("# frame label\n" + "".join(f"{i} {int(i >= 300)}\n" for i in range(0, 377, 2)))
+    labels = read_labels(lab)
+    entry = calibrate(clf, str(video_dir / "car-detection.mp4"), 0.1, WatchSettings(), labels)
+    cal = entry["calibration"]
+    assert cal["empty_frames"] == 150 and cal["person_frames"] == 39 and cal["false_rate"] <= 0.1
+    assert 0.0 <= cal["person_rate"] <= 1.0
+    lab.write_text("0 0\n7 maybe\n")
+    with pytest.raises(InputError, match="labels.txt:2"):
+        read_labels(lab)

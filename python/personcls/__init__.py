@@ -28,27 +28,25 @@ def build_info():
 
 
 def _import_native():
-    """``personcls._native``. The extension links the openvino wheel's runtime library through
-    the RUNPATH ``$ORIGIN/../openvino/libs``, which holds when both packages sit in one
-    site-packages; when openvino is installed elsewhere on sys.path (a venv with system site
-    packages, a --user install), that library is loaded from where Python finds openvino first."""
+    """``personcls._native``, after loading the openvino wheel's runtime library from wherever
+    Python finds the ``openvino`` package.
+
+    The extension names that library (NEEDED ``libopenvino.so.*``) and finds it through its
+    RUNPATH ``$ORIGIN/../openvino/libs``, which only holds when both packages sit in one
+    site-packages; loaded first, it is found by its soname wherever openvino is installed (a
+    venv with system site packages, a --user install). RTLD_LOCAL on purpose: Paddle bundles
+    another OpenVINO version whose libraries must not bind to these symbols."""
+    import ctypes
+    import glob
     import importlib
+    import importlib.util
+    import os
 
-    try:
-        return importlib.import_module("._native", __name__)
-    except ImportError as e:
-        if "libopenvino" not in str(e):
-            raise
-        import ctypes
-        import glob
-        import importlib.util
-        import os
-
-        spec = importlib.util.find_spec("openvino")
-        for d in (spec.submodule_search_locations or []) if spec else []:
-            for lib in sorted(glob.glob(os.path.join(d, "libs", "libopenvino.so.*"))):
-                ctypes.CDLL(lib)
-        return importlib.import_module("._native", __name__)
+    spec = importlib.util.find_spec("openvino")
+    for d in (spec.submodule_search_locations or []) if spec else []:
+        for lib in sorted(glob.glob(os.path.join(d, "libs", "libopenvino.so.*"))):
+            ctypes.CDLL(lib, mode=ctypes.RTLD_LOCAL)
+    return importlib.import_module("._native", __name__)
 
 
 def __getattr__(name):  # lazy: keep `import personcls` light (no Paddle / OpenVINO import)

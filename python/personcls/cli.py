@@ -181,6 +181,21 @@ def cmd_predict(args) -> int:
 
     failed = total = 0
     complete = False
+    reader_gone = False
+
+    def out(line: str) -> None:
+        nonlocal reader_gone
+        if reader_gone:
+            return
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:
+            if writer is None:
+                raise
+            # `... --save f.csv | head`: the reader went away, the file still gets every result
+            reader_gone = True
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
     try:
         with clf:
             # a video file is one entry per frame, named clip.mp4#<frame> (personcls/video)
@@ -194,9 +209,9 @@ def cmd_predict(args) -> int:
                     failed += 1
                     print(f"{r.source}:\terror: {r.error}", file=sys.stderr, flush=True)
                 if args.json:
-                    print(json.dumps(row), flush=True)
+                    out(json.dumps(row))
                 elif r.ok:
-                    print(r.format_line(), flush=True)
+                    out(r.format_line())
         complete = True
     finally:
         if writer is not None:
@@ -282,6 +297,11 @@ def cmd_print_config(args) -> int:
 
             cfg = load(args.config, args.override)
         print(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), end="")
+        return 0
+    if args.command in ("watch", "calibrate"):  # with the Watch / Sources sections (personcls/video)
+        from .video.cli import load_watch_config
+
+        print(yaml.safe_dump(load_watch_config(args.config, args.override), sort_keys=False), end="")
         return 0
     path = _resolve_config(args.config, DEFAULT_INFER_CONFIG)
     if not args.override:  # as written, comments included

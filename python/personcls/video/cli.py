@@ -37,6 +37,8 @@ def cmd_watch(args) -> int:
     from ..cli import build_classifier
     from .runner import Watcher
 
+    if not args.sources:
+        raise ConfigError("no sources given: personcls watch SOURCE [SOURCE ...] (files, folders, globs, cameras, URLs)")
     cfg = load_watch_config(args.config, args.override)
     settings = WatchSettings.from_dict(cfg["Watch"])
     clf = build_classifier(cfg)
@@ -57,8 +59,12 @@ def cmd_calibrate(args) -> int:
     from ..cli import build_classifier
     from .calibrate import calibrate, read_labels, write_source_entry
 
+    if not args.source:
+        raise ConfigError("no source given: personcls calibrate SOURCE --max-false-rate R")
     cfg = load_watch_config(args.config, args.override)
     settings = WatchSettings.from_dict(cfg["Watch"]).for_source(cfg["Sources"].get(args.source), args.source)
+    if args.max_false_rate is None:
+        raise ConfigError("calibrate needs --max-false-rate R (the largest share of empty frames allowed above the threshold)")
     labels = read_labels(args.labels) if args.labels else None
     clf = build_classifier(cfg)
     with clf:
@@ -102,14 +108,14 @@ def register_commands(sub, common) -> None:
     """Add ``watch`` and ``calibrate`` to the ``personcls`` parser."""
     p = sub.add_parser("watch", help="presence events and camera health from video files, cameras and streams")
     common(p)
-    p.add_argument("sources", nargs="+", metavar="SOURCE",
+    p.add_argument("sources", nargs="*", metavar="SOURCE",
                    help="video file, image folder or glob, camera index, or stream URL (rtsp://, http://, tcp://)")
     p.add_argument("--json", action="store_true", help="one JSON object per line (events, health, summary)")
     p.set_defaults(func=cmd_watch)
     p = sub.add_parser("calibrate", help="pick a source's presence threshold from footage known to be empty")
     common(p)
-    p.add_argument("source", metavar="SOURCE")
-    p.add_argument("--max-false-rate", type=float, required=True, metavar="R",
+    p.add_argument("source", nargs="?", metavar="SOURCE")
+    p.add_argument("--max-false-rate", type=float, metavar="R",
                    help="largest fraction of empty frames allowed at or above the threshold")
     p.add_argument("--labels", help="labeled frame list ('<frame> <0|1>' per line) instead of all-empty footage")
     p.add_argument("--write", default="watch.yaml", metavar="YAML",

@@ -33,6 +33,7 @@ from ..imageio import _GLOB_CHARS
 from .health import frame_stats
 from .settings import WatchSettings
 
+MAX_WAITING = 256  # notices + frames waiting in one source's buffer before its reader waits
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
                   ".3gp", ".gif", ".mjpg", ".mjpeg", ".y4m")
 
@@ -148,7 +149,7 @@ class Source:
             item = self._items.popleft()
             if isinstance(item, Frame):
                 self._frames_queued -= 1
-                self._cond.notify_all()
+            self._cond.notify_all()
             return item
 
     @property
@@ -193,6 +194,8 @@ class Source:
 
     def _notice(self, kind: str, message: str = "", **kw) -> None:
         with self._cond:
+            while len(self._items) >= MAX_WAITING and not self._stop.is_set():  # bounded, whatever happens
+                self._cond.wait(0.1)
             self._items.append(Notice(self.name, kind, message, **kw))
         self._signal()
 
@@ -415,6 +418,8 @@ def make_source(spec: Union[str, int, Source], settings: Optional[WatchSettings]
         return CaptureSource(s, label, st)
     from .. import imageio
 
+    if is_video_file(s):  # before the image suffixes: a GIF is a short video here, as in predict
+        return CaptureSource(s, label, st)
     if os.path.isdir(s) or (any(c in s for c in _GLOB_CHARS) and not os.path.exists(s)) \
             or os.path.splitext(s)[1].lower() in imageio.IMAGE_SUFFIXES:
         try:
