@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--teachers", action="store_true", help="also report agreement with the teachers")
     ap.add_argument("--config", default=str(REPO / "training" / "configs" / "PPLCNet_x1_0_person_teachers.yaml"),
                     help="training config whose External teacher is used for --teachers")
+    ap.add_argument("--precision", default="fp32", help="native engine CPU precision: fp32, bf16 or int8")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
@@ -73,7 +74,10 @@ def main() -> None:
         "demo (unselected)": read_labeled(data / "demo" / "labels.txt"),
         "video (unselected)": read_labeled(held),
     }
-    clf = personcls.Classifier(args.model, backend="auto")
+    from personcls.backends import RuntimeOptions
+
+    opts = RuntimeOptions(cpu_precision=args.precision) if args.precision != "fp32" else None
+    clf = personcls.Classifier(args.model, backend="auto" if opts is None else "native", options=opts)
     thr = clf.postprocessor.threshold
     teacher = None
     if args.teachers:
@@ -87,7 +91,8 @@ def main() -> None:
         from personcls.training.teachers import ExternalTeacher
 
         teacher = ExternalTeacher(te, "teacher")
-    report = {"model": str(clf.model_dir), "threshold": thr, "backend": clf.backend, "sets": {}}
+    report = {"model": str(clf.model_dir), "threshold": thr, "backend": clf.backend, "precision": args.precision,
+              "sets": {}}
     for name, items in sets.items():
         paths = [p for p, _ in items]
         labels = np.array([lab for _, lab in items])

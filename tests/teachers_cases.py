@@ -1,0 +1,164 @@
+"""External teachers (training/teachers.py): start-up checks of a declared teacher, the output
+mappings, crop-following targets, and a short distillation run on the vww debug lists with the
+real teachers in ../shared/data/pretrained/teachers.
+
+Run by tests/test_teachers.py in an interpreter of their own (``python -m pytest
+tests/teachers_cases.py`` also works directly)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("paddle", reason="training needs PaddlePaddle")
+
+from personcls.errors import ConfigError  # noqa: E402
+from personcls.training import teachers  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "training" / "configs" / "PPLCNet_x1_0_person_teachers.yaml"
+
+@pytest.fixture(scope="module")
+def tdir(data_dir) -> Path:
+    d = data_dir / "pretrained" / "teachers"
+    if not (d / "vww_96_float.tflite").is_file():
+        pytest.skip(f"teacher models not found in {d}")
+    return d
+
+def _vww(tdir, **kw):
+    e = {"path": str(tdir / "vww_96_float.tflite"), "kind": "classifier", "layout": "NHWC", "color": "RGB",
+         "scale": "1/255", "person_index": 1}
+    e.update(kw)
+    return e
+
+def _deeplab(tdir, **kw):
+    e = {"path": str(tdir / "deeplabv3_mnv2_pascal_quant.tflite"), "kind": "segmenter", "layout": "NHWC",
+         "dtype": "uint8", "scale": 1, "person_class": 15, "follow_crop": True, "threads": 2}
+    e.update(kw)
+    return e
+
+def _teacher(*members, **kw):
+    return teachers.ExternalTeacher(dict({"name": "External", "members": list(members)}, **kw), "Arch.models.0.Teacher")
+
+@pytest.mark.parametrize("change, key", [
+    ({"path": "no/such/teacher.tflite"}, "members.0.path"),
+    ({"layout": "NCHW"}, "members.0.layout"),
+    ({"person_index": 5}, "members.0.person_index"),
+    ({"kind": "detector"}, "members.0.kind"),
+    ({"kind": "segmentation"}, "members.0.kind"),
+    ({"follow_crop": True}, "members.0.follow_crop"),
+    ({"size": [128, 128]}, "members.0.size"),
+    ({"colour": "RGB"}, "members.0"),
+])
+def test_wrongly_declared_teacher_names_the_key(tdir, change, key):
+    with pytest.raises(ConfigError) as e:
+        _teacher(_vww(tdir, **change))
+    assert f"Arch.models.0.Teacher.{key}" in str(e.value)
+
+def test_teacher_level_errors(tdir):
+    with pytest.raises(ConfigError, match=r"Teacher\.combine"):
+        _teacher(_vww(tdir), combine="median")
+    with pytest.raises(ConfigError, match=r"Teacher\.members"):
+        teachers.ExternalTeacher({"name": "External", "members": []}, "Arch.models.0.Teacher")
+    with pytest.raises(ConfigError, match=r"Teacher\.targets"):
+        _teacher(_vww(tdir), targets="sometimes")
+    with pytest.raises(ConfigError, match=r"members\.0\.person_class"):
+        _teacher(_deeplab(tdir, person_class=-1))
+    with pytest.raises(ConfigError, match=r"members\.0\.kind segmenter"):
+        _teacher(_vww(tdir, kind="segmenter", follow_crop=False))  # a classifier's [N, 2] is no class map
+
+def test_area_gate_and_crop_fraction():
+    assert teachers.area_gate(0.005, 0.005, 2.0) == pytest.approx(0.5, abs=1e-2)
+    assert teachers.area_gate(0.1, 0.005, 2.0) > 0.99
+    assert teachers.area_gate(0.0, 0.005, 2.0) < 0.01
+    g = np.zeros((teachers.MASK_GRID,) * 2, np.float32)
+    g[:10, :10] = 1.0  # a person in the top-left corner
+    assert teachers.crop_fraction(g, (0, 0, 1, 1)) == pytest.approx(100 / g.size)
+    assert teachers.crop_fraction(g, (0, 0, 10 / 96, 10 / 96)) == pytest.approx(1.0)
+    assert teachers.crop_fraction(g, (0.5, 0.5, 1, 1)) == 0.0
+    # half-cell overlap is weighted
+    assert teachers.crop_fraction(g, (9.5 / 96, 0, 10.5 / 96, 10 / 96)) == pytest.approx(0.5)
+
+def test_classifier_member_on_real_photos(tdir, demo_dir):
+    import cv2
+
+    t = _teacher(_vww(tdir))
+    rgb = [cv2.imread(str(demo_dir / n))[:, :, ::-1] for n in ("grace_hopper.jpg", "sunflower.jpg")]
+    p = t.member_probs(np.stack([cv2.resize(im, (96, 96), interpolation=cv2.INTER_AREA) for im in rgb]).astype(np.float32), np.arange(2), None)
+    assert p.shape == (1, 2)
+    assert p[0, 0] > 0.5 > p[0, 1]  # a portrait vs a flower
+
+def test_segmenter_target_follows_the_crop(tdir, demo_dir, tmp_path, monkeypatch):
+    """One segmenter pass per image; a crop around the person and a crop away from it get
+    different targets; offline targets ignore the crop."""
+    monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache"))
+    path = str(demo_dir / "grace_hopper.jpg")
+    t = _teacher(_deeplab(tdir))
+    files = t.prepare_cache([path])
+    assert Path(next(iter(files.values()))).is_file()
+    grid = t.cached[0][0].astype(np.float32) / 255
+    assert grid.mean() > 0.05  # a portrait: many person pixels
+    iy, ix = np.unravel_index(np.argmin(grid), grid.shape)
+    g = teachers.MASK_GRID
+    empty = (ix / g, iy / g, (ix + 1) / g, (iy + 1) / g)
+    person = (0.0, 0.0, 1.0, 1.0)
+    p = t.member_probs(None, np.array([0, 0]), np.array([person, empty], np.float32))[0]
+    assert p[0] > 0.9 and p[1] < 0.1
+    off = _teacher(_deeplab(tdir), targets="offline")
+    off.prepare_cache([path])  # same cache file (same member, same images)
+    p2 = off.member_probs(None, np.array([0, 0]), np.array([person, empty], np.float32))[0]
+    assert p2[0] == p2[1] == pytest.approx(p[0])
+    # mean / max of members
+    both = teachers.ExternalTeacher({"name": "External", "combine": "max",
+                                     "members": [_deeplab(tdir), _vww(tdir)]}, "T")
+    assert both.combine_probs(np.array([[0.2], [0.6]])) == pytest.approx([0.6])
+    assert teachers.ExternalTeacher({"name": "External", "members": [_deeplab(tdir), _vww(tdir)]},
+                                    "T").combine_probs(np.array([[0.2], [0.6]])) == pytest.approx([0.4])
+
+def test_short_distillation_with_external_teachers(data_dir, tdir, tmp_path, monkeypatch):
+    """The shipped recipe's config on the vww debug lists: 1 epoch at 64 px, both teachers."""
+    from personcls.training import cli
+
+    monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache"))
+    vww = data_dir / "vww"
+    ov = [f"Global.output_dir={tmp_path / 'out'}", "Global.epochs=1",
+          "Preprocess.resize_size=[64,64]", "Preprocess.crop_size=[64,64]",
+          f"Arch.models.0.Teacher.members.0.path={tdir / 'deeplabv3_mnv2_pascal_quant.tflite'}",
+          f"Arch.models.0.Teacher.members.1.path={tdir / 'vww_96_float.tflite'}",
+          f"Arch.models.1.Student.pretrained={data_dir / 'pretrained' / 'PPLCNet_x1_0_textori_init.pdparams'}",
+          f"DataLoader.Train.dataset.cls_label_path=[{vww / 'train_list.txt.debug'}]",
+          f"DataLoader.Eval.dataset.cls_label_path={vww / 'val_list.txt.debug'}",
+          "DataLoader.Train.sampler.batch_size=16", "DataLoader.Train.loader.num_workers=0"]
+    assert cli.run("train", str(CONFIG), ov) == 0
+    run = tmp_path / "out" / "DistillationModel"
+    info = json.loads((run / "latest.json").read_text())
+    ext = info["weights_source"]["external_teacher"]
+    assert ext["targets"] == "consistent" and [m["kind"] for m in ext["members"]] == ["segmenter", "classifier"]
+    assert (run / "metrics.csv").read_text().count("\n") == 2
+    # the student exports like any other model
+    assert cli.run("export", str(CONFIG), ov + [f"Global.pretrained_model={run / 'latest'}",
+                                                f"Global.save_inference_dir={tmp_path / 'model'}"]) == 0
+    meta = json.loads((tmp_path / "model" / "personcls.json").read_text())
+    assert meta["preprocess"]["crop_size"] == [64, 64] and meta["preprocess"]["resize_short"] == 0
+
+def test_balance_prior_shifts_the_someone_logit():
+    import math
+
+    import paddle
+
+    from personcls.training.models import build_model
+
+    paddle.seed(0)
+    net = build_model("PPLCNet_x0_25", class_num=2)
+    net.eval()
+    x = paddle.rand([3, 3, 32, 32])
+    before = net(x).numpy()
+    delta = teachers.balance_prior(net, 0.25)
+    after = net(x).numpy()
+    assert delta == pytest.approx(math.log(3.0))
+    np.testing.assert_allclose((after[:, 1] - after[:, 0]) - (before[:, 1] - before[:, 0]), delta, rtol=1e-5)
+    with pytest.raises(ValueError):
+        teachers.balance_prior(net, 1.0)
