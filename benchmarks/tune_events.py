@@ -148,9 +148,9 @@ def main():
     seqs = {PERSON_CLIP: clip_scores(clf, VIDEO / PERSON_CLIP), CAR_CLIP: clip_scores(clf, VIDEO / CAR_CLIP)}
     seqs.update({p.name: clip_scores(clf, p) for p, _ in short_clips()})
     rows = []
-    ons = np.round(np.arange(0.10, 0.91, 0.05), 2)
+    ons = np.round(np.arange(0.10, 0.96, 0.05), 2)
     for on, gap, min_on, min_off, sm in itertools.product(ons, (0.05, 0.1, 0.2), (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
-                                                          (0.5, 1.0, 1.5, 2.0, 3.0), (0.0, 0.3, 0.5, 1.0)):
+                                                          (0.5, 1.0, 1.5, 2.0, 3.0, 5.0), (0.0, 0.3, 0.5, 1.0)):
         off = round(on - gap, 2)
         if off <= 0:
             continue
