@@ -84,13 +84,13 @@ def test_missing_threshold_is_not_defaulted(model):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_metadata_input_size_must_be_the_models(model, backend):
-    # both changed together, so the metadata is self-consistent but not this model's (96 px)
+    # both changed together, so the metadata is self-consistent but not this model's
     def to224(m):
         m["input"]["shape"] = [-1, 3, 224, 224]
         m["preprocess"].update(resize_short=256, crop_size=[224, 224])
 
     _edit_meta(model, to224)
-    with pytest.raises(ModelError, match=r"model's input is .*96.*metadata says \[N, 3, 224, 224\]"):
+    with pytest.raises(ModelError, match=r"model's input is .*metadata says \[N, 3, 224, 224\]"):
         Classifier(model, backend=backend)
 
 
@@ -171,7 +171,8 @@ def test_folder_without_metadata_says_which_threshold_it_uses(model, caplog):
     from personcls import PreprocessSpec
 
     (model / META_FILE).unlink()
-    pre = PreprocessSpec(resize_short=96, crop_size=96)
+    pre = ModelMeta.load(default_model_dir()).preprocess
+    assert isinstance(pre, PreprocessSpec)
     with caplog.at_level(logging.WARNING, logger="personcls"):
         c = Classifier(model, backend=BACKENDS[0], preprocess=pre)
     assert "has no personcls.json: deciding at P(someone) >= 0.5" in caplog.text
@@ -180,3 +181,22 @@ def test_folder_without_metadata_says_which_threshold_it_uses(model, caplog):
     with caplog.at_level(logging.WARNING, logger="personcls"):
         assert Classifier(model, backend=BACKENDS[0], preprocess=pre, threshold=0.4).postprocessor.threshold == 0.4
     assert "deciding at" not in caplog.text
+
+
+def test_interrupted_export_leaves_the_previous_folder(tmp_path, monkeypatch):
+    paddle = pytest.importorskip("paddle", reason="export needs PaddlePaddle")
+    from personcls.training.export import export_random_model
+
+    out = tmp_path / "m"
+    export_random_model(out, crop=32, resize_short=32, seed=0)
+    before = {p.name: file_sha256(p) for p in out.iterdir()}
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt  # as if Ctrl-C arrived while the new program was being written
+
+    monkeypatch.setattr(paddle.jit, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_random_model(out, crop=32, resize_short=32, seed=1)
+    assert {p.name: file_sha256(p) for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "a temporary folder was left behind"
+    ModelMeta.load(out)
