@@ -125,6 +125,7 @@ class Summary:
     skipped: int
     dropped: int
     failed: int
+    left: int
     elapsed_s: float
     fps: float
     latency_p50_ms: Optional[float]
@@ -133,18 +134,18 @@ class Summary:
 
     def to_dict(self) -> dict:
         return {"event": "summary", "frames_read": self.frames_read, "processed": self.processed,
-                "skipped": self.skipped, "dropped": self.dropped, "failed": self.failed,
+                "skipped": self.skipped, "dropped": self.dropped, "failed": self.failed, "left": self.left,
                 "elapsed_s": round(self.elapsed_s, 3), "fps": round(self.fps, 2),
                 "latency_ms": {"p50": self.latency_p50_ms, "p95": self.latency_p95_ms},
                 "errors": self.errors, "sources": self.sources}
 
     def __str__(self) -> str:
         lines = [f"summary: {self.frames_read} frames read, {self.processed} processed, {self.skipped} skipped, "
-                 f"{self.dropped} dropped, {self.failed} failed in {self.elapsed_s:.1f}s ({self.fps:.1f} frames/s); "
+                 f"{self.dropped} dropped, {self.failed} failed, {self.left} left at the stop in {self.elapsed_s:.1f}s ({self.fps:.1f} frames/s); "
                  f"latency decode->decision p50 {self.latency_p50_ms} ms, p95 {self.latency_p95_ms} ms"]
         for name, s in self.sources.items():
             lines.append(f"  {name}: {s['frames_read']} read, {s['processed']} processed, {s['skipped']} skipped, "
-                         f"{s['dropped']} dropped, {s['failed']} failed; health {s['health']}, presence {s['presence']}"
+                         f"{s['dropped']} dropped, {s['failed']} failed, {s['left']} left; health {s['health']}, presence {s['presence']}"
                          + (f"; error: {s['error']}" if s.get("error") else ""))
         return "\n".join(lines)
 
@@ -320,20 +321,20 @@ class Watcher:
     def _summary(self, elapsed: float) -> Summary:
         per = {}
         lat = LatencyStats()
-        tot = dict(frames_read=0, processed=0, skipped=0, dropped=0, failed=0)
+        tot = dict(frames_read=0, processed=0, skipped=0, dropped=0, failed=0, left=0)
         errors = 0
         for st in self.states:
             s = st.source
             failed = s.failed + st.failed
             d = {"frames_read": s.frames_read, "processed": st.processed, "skipped": s.skipped,
-                 "dropped": s.dropped, "failed": failed, "health": st.monitor.state,
+                 "dropped": s.dropped, "failed": failed, "left": s.left, "health": st.monitor.state,
                  "presence": st.tracker.presence if st.monitor.healthy else UNKNOWN,
                  "latency_ms": {"p50": st.latency.percentile(50), "p95": st.latency.percentile(95)}}
             if st.error:
                 d["error"] = st.error
                 errors += 1
             per[s.name] = d
-            for k in ("frames_read", "processed", "skipped", "dropped"):
+            for k in ("frames_read", "processed", "skipped", "dropped", "left"):
                 tot[k] += d[k]
             tot["failed"] += failed
             lat.merge(st.latency)

@@ -121,7 +121,8 @@ class Source:
         self.settings = settings or WatchSettings()
         self.frames_read = 0   # frames taken from the stream (decoded, grabbed or failed)
         self.skipped = 0       # stride / target_fps
-        self.dropped = 0       # live mode: superseded before inference
+        self.dropped = 0       # live mode: superseded by a newer frame before inference
+        self.left = 0          # read but not run because the run was stopped
         self.failed = 0        # frames that could not be decoded
         self.last_frame_at: Optional[float] = None  # perf_counter of the last delivered frame
         self.started_at: Optional[float] = None
@@ -159,7 +160,7 @@ class Source:
             return self.ended and not self._items
 
     def stop(self, timeout: float = 2.0) -> int:
-        """Stop reading; returns the number of decoded frames left untaken (now counted dropped)."""
+        """Stop reading; returns the number of decoded frames left untaken (counted in ``left``)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
@@ -167,7 +168,7 @@ class Source:
             self._thread.join(timeout)
         with self._cond:
             left = self._frames_queued
-            self.dropped += left
+            self.left += left
             self._items.clear()
             self._frames_queued = 0
             return left
@@ -225,7 +226,7 @@ class Source:
                 while self._frames_queued >= self.settings.queue_size and not self._stop.is_set():
                     self._cond.wait(0.1)
                 if self._stop.is_set():
-                    self.dropped += 1  # read, never run: stopped while it waited for room
+                    self.left += 1  # read, never run: stopped while it waited for room
                     return False
             self._items.append(frame)
             self._frames_queued += 1
@@ -263,7 +264,7 @@ class Source:
                 self._notice("frame_error", str(e), frame=i)
                 continue
             if not self._pace(t0, i / fps):
-                self.dropped += 1  # stopped while pacing
+                self.left += 1  # stopped while pacing
                 return
             if not self._emit(i, i / fps, img):
                 return
@@ -326,7 +327,7 @@ class CaptureSource(Source):
                     self.frames_read += 1
                     t = index / fps if not self.reconnectable else time.perf_counter() - t0
                     if not self.reconnectable and not self._pace(t0, t):
-                        self.dropped += 1  # stopped while pacing
+                        self.left += 1  # stopped while pacing
                         break
                     if not self._emit(index, t, img):
                         break
