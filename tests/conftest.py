@@ -15,6 +15,24 @@ def data_root() -> Path:
     return Path(env) if env else (REPO.parent / "shared" / "data")
 
 
+def decode_all(path, step=1):
+    """Every ``step``-th frame of a video (BGR), and the number of frames read."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    i = 0
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        if i % step == 0:
+            out.append(img)
+        i += 1
+    cap.release()
+    return out, i
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     d = data_root()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import decode_all
 from personcls.spec import default_model_dir
 
 MEASURED_RIGHT = 13  # of 14, measured when shipped (MODEL_CARD.md)
@@ -48,22 +49,6 @@ def test_default_model_folder_is_small():
     assert not list(md.glob("*.pdopt")) and not list(md.glob("*latest*"))
 
 
-def _frames(path, stride):
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    out, i = [], 0
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        if i % stride == 0:
-            out.append(f)
-        i += 1
-    cap.release()
-    return out
-
-
 def test_default_model_on_heldout_video_frames(data_dir):
     """Frames of clips no training frame came from (benchmarks/make_transfer_set.py): the road
     clip has nobody in any frame, the held-out ASL clips someone in every frame."""
@@ -72,8 +57,8 @@ def test_default_model_on_heldout_video_frames(data_dir):
     video = data_dir / "video"
     if not (video / "car-detection.mp4").is_file():
         pytest.skip(f"no video clips in {video}")
-    nobody = _frames(video / "car-detection.mp4", 8)
-    someone = [f for n in ("hungry", "learn", "milk", "night") for f in _frames(video / "asl_gestures" / f"{n}.mkv", 6)]
+    nobody = decode_all(video / "car-detection.mp4", 8)[0]
+    someone = [f for n in ("hungry", "learn", "milk", "night") for f in decode_all(video / "asl_gestures" / f"{n}.mkv", 6)[0]]
     assert len(nobody) > 40 and len(someone) > 40
     clf = Classifier()
     rec0 = sum(not r.someone for r in clf.predict(nobody)) / len(nobody)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import decode_all
 from personcls.video import (HealthMonitor, IterableSource, PresenceTracker, Watcher, WatchSettings, pick_threshold,
                              track_scores)
 from personcls.video.runner import FrameResult, HealthChange, Summary
@@ -162,20 +163,6 @@ def video_dir(data_dir):
     return d
 
 
-def decode_all(path, step=1):
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    i = 0
-    while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        if i % step == 0:
-            out.append(img)
-        i += 1
-    return out, i
 
 
 def test_two_clips_at_once_every_frame_accounted_for_with_its_own_scores(clf, video_dir):

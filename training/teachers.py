@@ -65,7 +65,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import ConfigError, ModelError
-from ..spec import _parse_scale
+from ..spec import _parse_scale, file_sha256
 
 log = logging.getLogger("personcls.training")
 
@@ -90,12 +90,6 @@ def area_gate(frac, area: float, sharpness: float):
     return _sigmoid(sharpness * (np.log(frac + 1e-4) - math.log(area)))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 class Member:
@@ -232,7 +226,7 @@ class Member:
                                   f"{out.shape[1]} classes")
 
     def describe(self) -> Dict[str, Any]:
-        return {"path": str(self.path), "sha256": _sha256(self.path), "kind": self.kind, "layout": self.layout,
+        return {"path": str(self.path), "sha256": file_sha256(self.path), "kind": self.kind, "layout": self.layout,
                 "color": self.color, "dtype": self.dtype, "scale": self.scale, "mean": self.mean.tolist(),
                 "std": self.std.tolist(), "size": list(self.size), "output": self.output,
                 "person_index": self.person_index, "person_class": self.person_class,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import ModelError
+from ..spec import file_sha256
 
 log = logging.getLogger("personcls.training")
 
@@ -65,12 +66,7 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "personcls" / "weights"
 
 
-def sha256_file(path: os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256_file = file_sha256  # one implementation: personcls.spec
 
 
 def _expected_sha(source: str) -> Optional[str]:
