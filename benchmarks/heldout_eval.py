@@ -30,16 +30,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def read_labeled(lst: Path):
-    out = []
-    for ln in lst.read_text().splitlines():
-        ln = ln.strip()
-        if ln and not ln.startswith("#"):
-            p, lab = ln.rsplit(None, 1)
-            out.append((str(lst.parent / p), int(lab)))
-    return out
-
-
 def scores(decisions: np.ndarray, labels: np.ndarray) -> dict:
     pos, neg = labels == 1, labels == 0
     rec1 = float(decisions[pos].mean()) if pos.any() else float("nan")
@@ -63,6 +53,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import personcls
+    from personcls.evaluate import read_labeled_list as read_labeled
 
     data, transfer = Path(args.data), Path(args.transfer)
     held = transfer / "video_heldout_list.txt"

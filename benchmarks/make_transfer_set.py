@@ -27,6 +27,8 @@ from pathlib import Path
 
 import cv2
 
+from personcls.imageio import read_list_file
+
 TRAIN_ASL = ("again", "bird", "book", "brother", "eat", "help")
 HELDOUT_ASL = ("hungry", "learn", "milk", "night", "no", "please")
 HELDOUT_GIF = ("car-detection",)
@@ -90,10 +92,8 @@ def main() -> None:
     lines = [ln.strip() for ln in (inet / "unlabeled_list.txt").read_text().splitlines() if ln.strip()]
     sub = [os.path.relpath(inet / ln, out) for ln in lines[::args.imagenette_stride]]
     (out / "imagenette_list.txt").write_text("\n".join(sub) + "\n")
-    pool = ([os.path.relpath(data / "vww" / ln.split()[0], out)
-             for ln in (data / "vww" / "train_list.txt").read_text().splitlines() if ln.strip()]
-            + [os.path.relpath(data / "ugi" / ln.strip(), out)
-               for ln in (data / "ugi" / "unlabeled_list.txt").read_text().splitlines() if ln.strip()]
+    pool = ([os.path.relpath(p, out) for lst in (data / "vww" / "train_list.txt", data / "ugi" / "unlabeled_list.txt")
+             for p, _, _ in read_list_file(lst)]
             + train + sub)
     rng = random.Random(0)
     rng.shuffle(pool)

@@ -58,6 +58,14 @@ def test_wrongly_declared_teacher_names_the_key(tdir, change, key):
         _teacher(_vww(tdir, **change))
     assert f"Arch.models.0.Teacher.{key}" in str(e.value)
 
+def test_unreadable_teacher_file_names_the_key(tdir, tmp_path):
+    for name, data in (("broken.tflite", bytes(range(256)) * 20), ("empty.onnx", b"")):
+        f = tmp_path / name
+        f.write_bytes(data)
+        with pytest.raises(ConfigError, match=r"members\.0\.path: OpenVINO cannot read .*Unable to read the model"):
+            _teacher(_vww(tdir, path=str(f)))
+
+
 def test_teacher_level_errors(tdir):
     with pytest.raises(ConfigError, match=r"Teacher\.combine"):
         _teacher(_vww(tdir), combine="median")

@@ -9,7 +9,6 @@ there fails those tests instead of killing the whole run.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +28,8 @@ def _case_names():
 
 @pytest.mark.parametrize("case", _case_names())
 def test_external_teachers(case, tmp_path):
-    env = dict(os.environ)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(HERE.parent),
-                        "-o", f"cache_dir={tmp_path}", f"{CASES}::{case}"], cwd=HERE.parent, env=env,
+                        "-o", f"cache_dir={tmp_path}", f"{CASES}::{case}"], cwd=HERE.parent,
                        capture_output=True, text=True, timeout=600)
     out = r.stdout[-6000:] + r.stderr[-3000:]
     if r.returncode == 0 and " skipped" in r.stdout and " passed" not in r.stdout:

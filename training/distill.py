@@ -117,14 +117,16 @@ def external_teacher(cfg: Dict[str, Any]) -> Optional["teachers.ExternalTeacher"
 def estimate_target_prior(cfg: Dict[str, Any], views: int = 2048, seed: int = 0) -> float:
     """Mean P(someone) an External teacher gives the training views (``views`` of them, drawn
     as in training): the prior the student was taught, for checkpoints that did not record it."""
+    import paddle
+
     from . import engine
-    from .engine import preprocess_spec
 
     ext = external_teacher(cfg)
     if ext is None:
         raise ConfigError("Global.balance_prior needs an External teacher (its targets define the prior)")
-    spec = preprocess_spec(cfg)
-    ds, _, _ = engine.build_train_data(cfg, spec, int(_get_seed(cfg)), with_geometry=ext.needs_geometry)
+    spec = engine.preprocess_spec(cfg)
+    ds, _, _ = engine.build_train_data(cfg, spec, int(engine._get(cfg, "Global.seed", 42)),
+                                       with_geometry=ext.needs_geometry)
     ext.prepare_cache([e.path for e in ds.entries])
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(ds), size=min(views, len(ds)), replace=False)
@@ -133,8 +135,6 @@ def estimate_target_prior(cfg: Dict[str, Any], views: int = 2048, seed: int = 0)
         items = [it for it in items if int(it[3]) == 1]
         if not items:
             continue
-        import paddle
-
         x = paddle.to_tensor(np.stack([it[0] for it in items]))
         boxes = np.stack([it[4] for it in items]) if ext.needs_geometry else None
         ext.attach({}, x, np.array([int(it[2]) for it in items]), boxes, spec)
@@ -142,10 +142,6 @@ def estimate_target_prior(cfg: Dict[str, Any], views: int = 2048, seed: int = 0)
         raise ModelError("no readable training view to estimate the taught prior from")
     log.info("taught prior estimated on %d training views: %.4f", ext.target_count, ext.target_prior)
     return float(ext.target_prior)
-
-
-def _get_seed(cfg: Dict[str, Any]) -> int:
-    return int((cfg.get("Global") or {}).get("seed", 42))
 
 
 def teacher_offline_path(cfg: Dict[str, Any]) -> Optional[str]:

@@ -613,6 +613,14 @@ def _train(cfg: Dict[str, Any]) -> int:
         criterion = lambda out, y: (ce(out, y), {})  # noqa: E731
     freeze_bn = _as_bool(_get(cfg, "Arch.freeze_bn", False), "Arch.freeze_bn")
 
+    def teach(out, x, y, idx, box):
+        """The model's outputs plus the teacher's, where a cached or external teacher gives them."""
+        if offline is not None:
+            return offline(idx.numpy(), out, y)[0]
+        if external is not None:
+            return external.attach(out, x, idx.numpy(), box, spec)
+        return out
+
     writer = None
     csv_path = run_dir / "metrics.csv"
     if rank == 0:
@@ -673,20 +681,13 @@ def _train(cfg: Dict[str, Any]) -> int:
             if scaler is not None:
                 with paddle.amp.auto_cast(level=str(amp_cfg.get("level", "O1"))):
                     out = net(x)
-                if offline is not None:
-                    out, _ = offline(idx.numpy(), out, y)
-                elif external is not None:
-                    out = external.attach(out, x, idx.numpy(), box, spec)
+                out = teach(out, x, y, idx, box)
                 loss, _ = criterion(out, y)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
             else:
-                out = net(x)
-                if offline is not None:
-                    out, _ = offline(idx.numpy(), out, y)
-                elif external is not None:
-                    out = external.attach(out, x, idx.numpy(), box, spec)
+                out = teach(net(x), x, y, idx, box)
                 loss, _ = criterion(out, y)
                 loss.backward()
                 opt.step()
@@ -880,7 +881,7 @@ def export(cfg: Dict[str, Any]) -> int:
         model, arch = model.Student, str(distill.sub_models(cfg)["Student"]["name"])
     prov = {"source_checkpoint": ckpt, "config": copy.deepcopy(cfg)}
     if _as_bool(_get(cfg, "Global.balance_prior", False), "Global.balance_prior"):
-        prior = info.get("teacher_prior") if side is not None and side.is_file() else None
+        prior = info.get("teacher_prior")
         if prior is None:
             prior = distill.estimate_target_prior(cfg)
         from .teachers import balance_prior

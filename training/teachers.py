@@ -80,6 +80,12 @@ def is_external(entry: Dict[str, Any]) -> bool:
     return str(entry.get("name")) == NAME
 
 
+def _ov_message(e: Exception) -> str:
+    """OpenVINO's own words from an exception (its first lines only name source files)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.startswith("Exception from ")]
+    return lines[-1] if lines else str(e).strip()
+
+
 def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -157,6 +163,7 @@ class Member:
         self.weight = float(entry.get("weight", 1.0))
         self.threads = int(entry.get("threads", 1))
         self._load(entry.get("size"))
+        self.sha256 = file_sha256(self.path)
 
     # -- model ----------------------------------------------------------------------------
     def _load(self, size) -> None:
@@ -166,7 +173,7 @@ class Member:
         try:
             model = core.read_model(str(self.path))
         except Exception as e:  # OpenVINO raises RuntimeError subclasses for unreadable files
-            raise ConfigError(f"{self.where}.path: OpenVINO cannot read {self.path}: {str(e).splitlines()[0]}") from None
+            raise ConfigError(f"{self.where}.path: OpenVINO cannot read {self.path}: {_ov_message(e)}") from None
         if len(model.inputs) != 1:
             raise ConfigError(f"{self.where}.path: {self.path.name} has {len(model.inputs)} inputs; a teacher takes one image")
         ps = model.inputs[0].get_partial_shape()
@@ -205,7 +212,7 @@ class Member:
             out = self.compiled({0: probe})[self._out]
         except Exception as e:
             raise ConfigError(f"{self.where}.dtype / layout: {self.path.name} refuses a {self.dtype} "
-                              f"{self.layout} input: {str(e).splitlines()[0]}") from None
+                              f"{self.layout} input: {_ov_message(e)}") from None
         self._check_output(np.asarray(out))
 
     def _check_output(self, out: np.ndarray) -> None:
@@ -226,7 +233,7 @@ class Member:
                                   f"{out.shape[1]} classes")
 
     def describe(self) -> Dict[str, Any]:
-        return {"path": str(self.path), "sha256": file_sha256(self.path), "kind": self.kind, "layout": self.layout,
+        return {"path": str(self.path), "sha256": self.sha256, "kind": self.kind, "layout": self.layout,
                 "color": self.color, "dtype": self.dtype, "scale": self.scale, "mean": self.mean.tolist(),
                 "std": self.std.tolist(), "size": list(self.size), "output": self.output,
                 "person_index": self.person_index, "person_class": self.person_class,
@@ -291,7 +298,6 @@ class Member:
         """Detector output -> per image an array [K, 5] of (conf, x0, y0, x1, y1), best first."""
         rows = out.reshape(-1, 7)
         res: Dict[int, List[np.ndarray]] = {}
-        n = 0
         for r in rows:
             if r[0] < 0:
                 break
