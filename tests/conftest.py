@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from personcls.shared_data import data_root as _data_root
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def data_root() -> Path:
-    env = os.environ.get("PERSONCLS_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data")
+    """``$PERSONCLS_DATA`` or ../shared/data beside this checkout (``personcls.shared_data``)."""
+    return _data_root(REPO)
 
 
 def decode_all(path, step=1):
