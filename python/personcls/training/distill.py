@@ -36,7 +36,6 @@ sha256, the preprocessing and the image list, so runs and search trials share it
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -93,14 +92,6 @@ def sub_models(cfg: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     infer = str(arch.get("infer_model_name", "Student"))
     if infer != "Student":
         raise ConfigError(f"Arch.infer_model_name must be Student, got {infer!r}")
-    return out
-
-
-def student_cfg(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """A plain config whose ``Arch`` is the student (for export metadata, eval of the student)."""
-    st = {k: v for k, v in sub_models(cfg)["Student"].items() if k != "_index"}
-    out = copy.deepcopy(cfg)
-    out["Arch"] = st
     return out
 
 
