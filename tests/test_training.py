@@ -272,7 +272,7 @@ def test_train_eval_infer_export_debug(data, tmp_path, capsys):
 
     from personcls.imageio import read_image
     from personcls.preprocess import reference_preprocess
-    from personcls.spec import ModelMeta
+    from personcls.modelfolder import ModelMeta
     from personcls.training.cli import load, run
     from personcls.training.data import EvalPipeline, read_list
     from personcls.training.config_access import preprocess_spec
@@ -375,7 +375,8 @@ def test_warmup_covering_the_run_warns(data, tmp_path, caplog):
 
 
 def test_export_leaves_no_half_folder(tmp_path):
-    from personcls.spec import ModelMeta, PostprocessSpec, PreprocessSpec
+    from personcls.modelfolder import ModelMeta
+    from personcls.spec import PostprocessSpec, PreprocessSpec
     from personcls.training.export import export_model, export_random_model
     from personcls.training.models import build_model
 

@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from ..spec import ModelMeta
+from ..modelfolder import ModelMeta
 from . import checkpoints, distill, recipe
 from . import config_access as C
 from . import data as D
