@@ -316,7 +316,7 @@ def run_benchmark(model_dir: Optional[os.PathLike] = None, images: Optional[Sequ
             if "paddle" in available_backends():
                 base = Baseline(model_dir, tl[0] if len(tl) == 1 else 0)
             else:
-                say("# baseline skipped: it runs on Paddle Inference (pip install 'personcls[paddle]')")
+                say("# baseline skipped: it runs on Paddle Inference (pip install 'personcls[bench]')")
         any_clf = next(iter(clfs.values()))
         setup.update({
             "model_dir": str(model_dir), "input_size": list(any_clf.meta.preprocess.crop_size),
@@ -506,8 +506,8 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise InputError("--plot needs matplotlib: pip install matplotlib (it comes with "
-                         "'personcls[test]' and 'personcls[train]')") from e
+        raise InputError("--plot needs matplotlib: pip install 'personcls[bench]' (matplotlib, and Paddle "
+                         "for the baseline)") from e
     return plt
 
 
