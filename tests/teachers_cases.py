@@ -1,4 +1,4 @@
-"""External teachers (training/teachers.py): start-up checks of a declared teacher, the output
+"""External teachers (python/personcls/training/teachers.py): start-up checks of a declared teacher, the output
 mappings, crop-following targets, and a short distillation run on the vww debug lists with the
 real teachers in ../shared/data/pretrained/teachers.
 

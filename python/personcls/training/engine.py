@@ -6,7 +6,7 @@ checkpoints ``latest.{pdparams,pdopt,json}`` and ``best_model.{pdparams,pdopt,js
 file written to a temporary name and renamed, the ``.json`` last; it records the sha256 of the
 other two), and from ``eval``: ``eval/<checkpoint>-<list>/`` with ``eval_metrics.json``,
 ``roc.png``, ``pr.png``. ``eval`` / ``infer`` / ``export`` of a run's checkpoint use the network
-and preprocessing of that run's ``config.yaml`` (``training/cli.py``).
+and preprocessing of that run's ``config.yaml`` (``cli.py``).
 
 Exact resume: the optimizer state is saved by parameter *structure* name, the learning rate
 is a pure function of the step, and every random stream is re-derived at the start of each

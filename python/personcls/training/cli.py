@@ -10,6 +10,7 @@ from ..config import load_config
 from ..config import resolve_config_path as _resolve
 from ..errors import ConfigError
 
+# the repository's training/configs/*.yaml, installed here by the wheel (pyproject wheel.packages)
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = PACKAGED_CONFIGS / "PPLCNet_x1_0.yaml"
 COMMANDS = ("train", "eval", "infer", "export", "search")
@@ -81,7 +82,7 @@ def run(command: str, config_path: Optional[str], overrides: List[str]) -> int:
     """Run a training command; returns the process exit status."""
     if command not in COMMANDS:
         raise ConfigError(f"unknown training command {command!r} (known: {', '.join(COMMANDS)})")
-    if command == "search":  # -c names a search config (see training/search.py), not a training config
+    if command == "search":  # -c names a search config (see search.py), not a training config
         from .search import search
 
         return int(search(config_path, overrides) or 0)
