@@ -50,10 +50,10 @@ def find_model(arg: Optional[str], tmp: Path) -> Path:
 
 
 def bench_formats(model_dir: Path, tmp: Path, seconds: float, rounds: int, threads: int) -> None:
-    from personcls import _native
     from personcls.backends import RuntimeOptions
-    from personcls.backends.native import engine_options
-    from personcls.spec import ModelMeta
+    from personcls.backends.native import create_engine
+    from personcls.errors import ModelError
+    from personcls.modelfolder import ModelMeta, openvino_files
 
     meta = ModelMeta.load(model_dir)
     work = tmp / "formats"
@@ -66,18 +66,23 @@ def bench_formats(model_dir: Path, tmp: Path, seconds: float, rounds: int, threa
                                str(work / "inference.onnx"), opset_version=13)
         except Exception as e:  # ImportError, or a converter failure
             print(f"# ONNX skipped: {type(e).__name__}: {e}")
-    formats = [f for f, fn in (("ir", "inference.xml"), ("onnx", "inference.onnx"), ("paddle", "inference.pdmodel"))
-               if (work / fn).exists()]
+    formats = []
+    for f in ("ir", "onnx", "paddle"):
+        try:
+            openvino_files(work, meta, f)
+            formats.append(f)
+        except ModelError:
+            pass
     params = meta.preprocess.to_native()
     # The first engine of a process also starts OpenVINO's Core (plugin discovery): not counted.
-    _native.Engine(str(work), params, "openvino", engine_options(meta, RuntimeOptions(), threads))
+    create_engine(work, meta, RuntimeOptions(), threads)
     engines, load = {}, {}
     for f in formats:
-        o = engine_options(meta, RuntimeOptions(model_format=f, cpu_threads=threads), threads)
+        o = RuntimeOptions(model_format=f, cpu_threads=threads)
         ts = []
         for _ in range(3):
             t = time.perf_counter()
-            engines[f] = _native.Engine(str(work), params, "openvino", o)
+            engines[f] = create_engine(work, meta, o, threads)
             ts.append(time.perf_counter() - t)
         load[f] = min(ts)
     x = np.random.default_rng(0).standard_normal((8, 3, params.crop_h, params.crop_w)).astype(np.float32)

@@ -200,10 +200,14 @@ def main(argv=None) -> int:
         ap.error("--rounds, --batch and --threads must be >= 1")
 
     from personcls.benchmark import format_machine, machine_setup, synthetic_frames, write_json
-    from personcls.spec import ModelMeta, default_model_dir
+    from personcls.modelfolder import PADDLE_PARAMS, PADDLE_PROGRAM, ModelMeta, default_model_dir, paddle_files
 
     model_dir = Path(args.model or default_model_dir()).resolve()
     meta = ModelMeta.load(model_dir)
+    prog = paddle_files(model_dir, meta, legacy_only=True)
+    if (prog.model.name, prog.weights.name) != (PADDLE_PROGRAM, PADDLE_PARAMS):
+        ap.error(f"paddleclas loads {PADDLE_PROGRAM} + {PADDLE_PARAMS} by those names; {model_dir} names its Paddle "
+                 f"program {prog.model.name} + {prog.weights.name}")
     setup = machine_setup()
     with tempfile.TemporaryDirectory(prefix="vs-paddleclas-") as tmp:
         if args.images:
@@ -225,9 +229,8 @@ def main(argv=None) -> int:
             for r in rows[1:]:
                 if r.info["files"] != files:
                     raise RuntimeError(f"{r.python} lists other files in {folder} than {rows[0].python}")
-            has_int8 = "openvino_int8" in (meta.files or {})
             for p in args.precisions:
-                if p == "int8" and not has_int8:
+                if p == "int8" and not meta.has_int8_ir:
                     print(f"# int8 skipped: {model_dir} has no INT8 IR")
                     continue
                 rows.append(PersonclsRow(model_dir, p, args.threads, args.batch))

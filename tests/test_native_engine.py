@@ -14,7 +14,8 @@ import pytest
 
 from personcls import BackendError, InputError, ModelError, _native
 from personcls.backends import RuntimeOptions, available_backends
-from personcls.spec import ModelMeta, PostprocessSpec, PreprocessSpec
+from personcls.modelfolder import ModelMeta, openvino_files
+from personcls.spec import PostprocessSpec, PreprocessSpec
 
 pytestmark = pytest.mark.skipif(not hasattr(_native, "Engine"),
                                 reason="this build has no native engine (OpenVINO not found at build time)")
@@ -24,6 +25,13 @@ def options(**kw):
     return _native.EngineOptions(**kw)
 
 
+def load_folder(d, params, runtime="openvino", opts=None, model_format="auto"):
+    """An Engine over the files personcls.modelfolder resolves in folder ``d`` (the engine
+    itself is given files and searches nothing)."""
+    f = openvino_files(d, None, model_format)
+    return _native.Engine(f.model, f.weights, params, runtime, opts)
+
+
 @pytest.fixture(scope="module")
 def meta(random_model):
     return ModelMeta.load(random_model)
@@ -31,8 +39,8 @@ def meta(random_model):
 
 @pytest.fixture(scope="module")
 def engine(random_model, meta):
-    return _native.Engine(random_model, meta.preprocess.to_native(), "openvino",
-                          options(num_classes=meta.num_classes, output_is_probability=meta.output_is_probability))
+    return load_folder(random_model, meta.preprocess.to_native(), "openvino",
+                       options(num_classes=meta.num_classes, output_is_probability=meta.output_is_probability))
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +81,11 @@ def test_frame_layouts_and_colour_orders_agree(engine, frames):
 
 
 def test_other_model_formats_give_the_same_numbers(random_model, meta, engine, frames):
-    o = options(num_classes=2, model_format="paddle")
-    pd = _native.Engine(random_model, meta.preprocess.to_native(), "openvino", o)
+    pd = load_folder(random_model, meta.preprocess.to_native(), "openvino", options(num_classes=2), "paddle")
     assert Path(pd.model_path).name == "inference.pdmodel"
     np.testing.assert_allclose(pd.run(frames), engine.run(frames), atol=1e-6)
-    tput = _native.Engine(random_model, meta.preprocess.to_native(), "openvino",
-                          options(num_classes=2, performance_hint="throughput", num_streams=2))
+    tput = load_folder(random_model, meta.preprocess.to_native(), "openvino",
+                       options(num_classes=2, performance_hint="throughput", num_streams=2))
     assert "throughput" in tput.description
     np.testing.assert_allclose(tput.run(frames), engine.run(frames), atol=1e-5)
 
@@ -119,8 +126,8 @@ def test_classifier_answers_the_good_frames_of_a_batch(random_model, frames):
 def test_missing_and_corrupt_model_files_raise_model_error(random_model, meta, tmp_path):
     params = meta.preprocess.to_native()
 
-    def load(d, **kw):
-        return _native.Engine(d, params, "openvino", options(num_classes=2, **kw))
+    def load(d, model_format="auto", **kw):
+        return load_folder(d, params, "openvino", options(num_classes=2, **kw), model_format)
 
     with pytest.raises(ModelError, match="does not exist"):
         load(tmp_path / "nowhere")
@@ -154,7 +161,9 @@ def test_missing_and_corrupt_model_files_raise_model_error(random_model, meta, t
     with pytest.raises(ModelError, match="ONNX model .* is missing"):
         load(random_model, model_format="onnx")
     with pytest.raises(ModelError, match="outputs 2 classes .* lists 3"):
-        _native.Engine(random_model, params, "openvino", options(num_classes=3))
+        load_folder(random_model, params, "openvino", options(num_classes=3))
+    with pytest.raises(ModelError, match="is missing"):  # the engine takes files, never searches a folder
+        _native.Engine(random_model, None, params, "openvino")
     from personcls.classifier import Classifier
 
     with pytest.raises(ModelError):
@@ -164,16 +173,18 @@ def test_missing_and_corrupt_model_files_raise_model_error(random_model, meta, t
 def test_unknown_runtime_and_options_are_refused(random_model, meta):
     params = meta.preprocess.to_native()
     with pytest.raises(InputError, match="unknown runtime"):
-        _native.Engine(random_model, params, "tflite")
+        load_folder(random_model, params, "tflite")
     with pytest.raises(InputError, match="performance_hint"):
-        _native.Engine(random_model, params, "openvino", options(performance_hint="fast"))
+        load_folder(random_model, params, "openvino", options(performance_hint="fast"))
     with pytest.raises(InputError, match="precision"):
-        _native.Engine(random_model, params, "openvino", options(precision="int4"))
+        load_folder(random_model, params, "openvino", options(precision="int4"))
     with pytest.raises(TypeError, match="no option"):
         options(thread=2)
+    with pytest.raises(InputError, match="model_format"):
+        openvino_files(random_model, None, "tflite")
     if not _native.build_info()["paddle_inference"]:
         with pytest.raises(BackendError, match="PADDLE_INFERENCE_DIR"):
-            _native.Engine(random_model, params, "paddle")
+            load_folder(random_model, params, "paddle")
 
 
 def test_logit_models_get_softmax_once(tmp_path, frames):
@@ -200,7 +211,7 @@ def test_logit_models_get_softmax_once(tmp_path, frames):
     z = batch.mean(axis=(2, 3)) @ w + b
     ref = np.exp(z - z.max(1, keepdims=True))
     ref /= ref.sum(1, keepdims=True)
-    e = _native.Engine(d, meta.preprocess.to_native(), "openvino", options(output_is_probability=False))
+    e = load_folder(d, meta.preprocess.to_native(), "openvino", options(output_is_probability=False))
     np.testing.assert_allclose(e.infer(batch), z, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(e.run(frames), ref, atol=1e-5)
     np.testing.assert_allclose(_native.softmax(z), ref, atol=1e-6)

@@ -28,7 +28,7 @@ py::array_t<float> to_array(const std::vector<float>& v, py::ssize_t n, py::ssiz
 
 std::string path_str(const py::object& p) {
   py::object s = py::module_::import("os").attr("fspath")(p);
-  if (!py::isinstance<py::str>(s)) throw InputError("model_dir must be a str or os.PathLike path");
+  if (!py::isinstance<py::str>(s)) throw InputError("model files must be str or os.PathLike paths");
   return s.cast<std::string>();
 }
 
@@ -37,7 +37,7 @@ std::string options_repr(const EngineOptions& o) {
   s << "EngineOptions(runtime='" << o.runtime << "', device='" << o.device << "', device_id=" << o.device_id
     << ", threads=" << o.threads << ", preprocess_threads=" << o.preprocess_threads
     << ", output_is_probability=" << (o.output_is_probability ? "True" : "False") << ", num_classes=" << o.num_classes
-    << ", model_format='" << o.model_format << "', performance_hint='" << o.performance_hint
+    << ", performance_hint='" << o.performance_hint
     << "', precision='" << o.precision << "', num_streams=" << o.num_streams << ", max_slots=" << o.max_slots
     << ", use_tensorrt=" << (o.use_tensorrt ? "True" : "False") << ")";
   return s.str();
@@ -68,8 +68,6 @@ void register_engine(py::module_& m) {
       .def_readwrite("output_is_probability", &EngineOptions::output_is_probability)
       .def_readwrite("num_classes", &EngineOptions::num_classes)
       .def_readwrite("input_name", &EngineOptions::input_name)
-      .def_readwrite("model_format", &EngineOptions::model_format)
-      .def_readwrite("model_file", &EngineOptions::model_file)
       .def_readwrite("performance_hint", &EngineOptions::performance_hint)
       .def_readwrite("num_streams", &EngineOptions::num_streams)
       .def_readwrite("precision", &EngineOptions::precision)
@@ -95,16 +93,19 @@ void register_engine(py::module_& m) {
       "logit models) in C++, with the GIL released. One Engine may be shared by several threads:\n"
       "each call takes a free runtime clone from an internal pool (cloned on demand, up to\n"
       "options.max_slots, then calls wait), so concurrent calls run in parallel.")
-      .def(py::init([](const py::object& model_dir, const PreprocessParams& params, const py::object& runtime,
-                       const py::object& options) {
+      .def(py::init([](const py::object& model_file, const py::object& weights_file, const PreprocessParams& params,
+                       const py::object& runtime, const py::object& options) {
              EngineOptions o = options.is_none() ? EngineOptions() : options.cast<EngineOptions>();
              if (!runtime.is_none()) o.runtime = runtime.cast<std::string>();
-             const std::string dir = path_str(model_dir);
+             ModelFiles files{path_str(model_file), weights_file.is_none() ? std::string() : path_str(weights_file)};
              py::gil_scoped_release release;
-             return std::make_shared<Engine>(dir, params, o);
+             return std::make_shared<Engine>(files, params, o);
            }),
-           py::arg("model_dir"), py::arg("params"), py::arg("runtime") = py::none(), py::arg("options") = py::none(),
-           "Load `model_dir` with preprocessing `params` (PreprocessSpec.to_native()) on `runtime`\n"
+           py::arg("model_file"), py::arg("weights_file"), py::arg("params"), py::arg("runtime") = py::none(),
+           py::arg("options") = py::none(),
+           "Load `model_file` (+ `weights_file`, None or '' for single-file formats; resolved by\n"
+           "personcls.modelfolder, the engine searches nothing) with preprocessing `params`\n"
+           "(PreprocessSpec.to_native()) on `runtime`\n"
            "('openvino' or 'paddle'; default: options.runtime). Raises ModelError for a missing or\n"
            "unreadable model, BackendError when the runtime is not built in or fails.")
       .def("run", [](Engine& e, const py::object& frames, const std::string& color) {
@@ -154,7 +155,6 @@ void register_engine(py::module_& m) {
       .def_property_readonly("cuda_preprocess", &Engine::uses_cuda_preprocess)
       .def_property_readonly("options", [](const Engine& e) { return e.options(); })
       .def_property_readonly("params", [](const Engine& e) { return e.params(); })
-      .def_property_readonly("model_dir", &Engine::model_dir)
       .def("__repr__", [](const Engine& e) {
         return "<personcls._native.Engine " + e.describe() + " classes=" + std::to_string(e.num_classes()) + ">";
       });

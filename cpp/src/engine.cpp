@@ -19,18 +19,18 @@ void Runtime::infer_device(const float*, int, int, int, std::vector<float>*) {
   throw BackendError("the " + name() + " runtime cannot read a batch from GPU memory");
 }
 
-std::unique_ptr<Runtime> create_runtime(const std::string& model_dir, const EngineOptions& opt, int input_w,
+std::unique_ptr<Runtime> create_runtime(const ModelFiles& files, const EngineOptions& opt, int input_w,
                                         int input_h) {
   if (opt.runtime == "openvino") {
 #if defined(PERSONCLS_WITH_OPENVINO)
-    return create_openvino_runtime(model_dir, opt, input_w, input_h);
+    return create_openvino_runtime(files, opt, input_w, input_h);
 #else
     throw BackendError("this build of personcls has no OpenVINO runtime (OpenVINO was not found at build time)");
 #endif
   }
   if (opt.runtime == "paddle") {
 #if defined(PERSONCLS_WITH_PADDLE)
-    return create_paddle_runtime(model_dir, opt, input_w, input_h);
+    return create_paddle_runtime(files, opt, input_w, input_h);
 #else
     throw BackendError(
         "this build of personcls has no Paddle Inference C++ runtime; rebuild with "
@@ -87,14 +87,14 @@ class Engine::Lease {
   std::unique_ptr<Slot> slot_;
 };
 
-Engine::Engine(const std::string& model_dir, const PreprocessParams& params, const EngineOptions& options)
-    : model_dir_(model_dir), params_(params), options_(options) {
+Engine::Engine(const ModelFiles& files, const PreprocessParams& params, const EngineOptions& options)
+    : files_(files), params_(params), options_(options) {
   params_.validate();
   check_options(options_);
   const auto t0 = std::chrono::steady_clock::now();
-  prototype_ = create_runtime(model_dir_, options_, params_.crop_w, params_.crop_h);
+  prototype_ = create_runtime(files_, options_, params_.crop_w, params_.crop_h);
   num_classes_ = prototype_->num_classes();
-  if (num_classes_ < 1) throw ModelError(model_dir_ + ": the model reports no output classes");
+  if (num_classes_ < 1) throw ModelError(files_.model + ": the model reports no output classes");
   if (options_.num_classes > 0 && options_.num_classes != num_classes_) {
     std::ostringstream err;
     err << prototype_->model_path() << " outputs " << num_classes_ << " classes per image but the metadata lists "

@@ -1,10 +1,9 @@
 // OpenVINO runtime of the native engine (the CPU fast path).
 //
-// One compiled model is shared by every clone; each clone owns its infer request(s). The model
-// file is chosen from the folder: OpenVINO IR (inference.xml + .bin) first, then
-// the Paddle program through OpenVINO's Paddle frontend, then ONNX (measured, see
-// docs/native_engine.md: the IR loads fastest; IR and .pdmodel run equally fast; the
-// paddle2onnx ONNX of the same network runs at about half the speed).
+// One compiled model is shared by every clone; each clone owns its infer request(s). It reads the
+// file it is given: an OpenVINO IR (+ .bin), a legacy Paddle program (+ .pdiparams, through
+// OpenVINO's Paddle frontend) or ONNX. Which file a folder offers is decided in Python
+// (personcls.modelfolder.openvino_files, with the measured order of docs/native_engine.md).
 #include <openvino/core/preprocess/pre_post_process.hpp>
 #include <openvino/openvino.hpp>
 
@@ -49,50 +48,10 @@ void require_file(const fs::path& p, const std::string& what) {
   if (fs::file_size(p, ec) == 0) throw ModelError(what + " " + p.string() + " is empty");
 }
 
-// The model file to read, and the files it needs beside it.
-fs::path choose_model_file(const std::string& model_dir, const EngineOptions& opt) {
-  const fs::path dir(model_dir);
-  std::error_code ec;
-  if (!opt.model_file.empty()) {
-    fs::path p(opt.model_file);
-    if (p.is_relative()) p = dir / p;
-    require_file(p, "model file");
-    if (lower(p.extension().string()) == ".xml") require_file(fs::path(p).replace_extension(".bin"), "IR weights");
-    if (lower(p.extension().string()) == ".pdmodel")
-      require_file(fs::path(p).replace_extension(".pdiparams"), "Paddle weights");
-    return p;
-  }
-  if (!fs::is_directory(dir, ec)) throw ModelError("model folder " + model_dir + " does not exist or is not a folder");
-  const std::string fmt = lower(opt.model_format);
-  const fs::path ir = dir / "inference.xml", onnx = dir / "inference.onnx", pd = dir / "inference.pdmodel";
-  auto take_ir = [&] {
-    require_file(ir, "OpenVINO IR");
-    require_file(dir / "inference.bin", "OpenVINO IR weights");
-    return ir;
-  };
-  auto take_pd = [&] {
-    require_file(pd, "Paddle program");
-    require_file(dir / "inference.pdiparams", "Paddle weights");
-    return pd;
-  };
-  if (fmt == "ir") return take_ir();
-  if (fmt == "onnx") {
-    require_file(onnx, "ONNX model");
-    return onnx;
-  }
-  if (fmt == "paddle") return take_pd();
-  if (fmt != "auto")
-    throw InputError("model_format must be auto, ir, onnx or paddle, got '" + opt.model_format + "'");
-  if (fs::exists(ir, ec)) return take_ir();
-  if (fs::exists(pd, ec)) return take_pd();
-  if (fs::exists(onnx, ec)) return onnx;
-  if (fs::exists(dir / "inference.json", ec))
-    throw ModelError("model folder " + model_dir +
-                     " holds only a Paddle PIR program (inference.json), which OpenVINO cannot read; re-export it "
-                     "with personcls (it writes inference.xml and inference.pdmodel)");
-  throw ModelError("model folder " + model_dir +
-                   " has no model OpenVINO can read (inference.xml + .bin, inference.onnx, or inference.pdmodel + "
-                   ".pdiparams)");
+// The files as given (personcls.modelfolder resolved them): present and not empty.
+void check_files(const ModelFiles& files) {
+  require_file(files.model, "model file");
+  if (!files.weights.empty()) require_file(files.weights, "model weights");
 }
 
 ov::element::Type precision_of(const std::string& p) {
@@ -183,9 +142,10 @@ std::string openvino_version() {
   return v.buildNumber ? std::string(v.buildNumber) : std::string();
 }
 
-std::unique_ptr<Runtime> create_openvino_runtime(const std::string& model_dir, const EngineOptions& opt, int input_w,
+std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const EngineOptions& opt, int input_w,
                                                  int input_h) {
-  const fs::path file = choose_model_file(model_dir, opt);
+  check_files(files);
+  const fs::path file(files.model);
   const std::string hint = lower(opt.performance_hint);
   if (hint != "latency" && hint != "throughput")
     throw InputError("performance_hint must be 'latency' or 'throughput', got '" + opt.performance_hint + "'");
@@ -195,7 +155,7 @@ std::unique_ptr<Runtime> create_openvino_runtime(const std::string& model_dir, c
 
   std::shared_ptr<ov::Model> model;
   try {
-    model = core->read_model(file.string());
+    model = core->read_model(files.model, files.weights);
   } catch (const std::exception& e) {
     throw ModelError("OpenVINO could not read " + file.string() + ": " + e.what());
   }

@@ -27,28 +27,14 @@ std::string lower(std::string s) {
   return s;
 }
 
-// (program, params) of the folder: legacy inference.pdmodel first, then the PIR inference.json.
-std::pair<fs::path, fs::path> paddle_files(const std::string& model_dir, const EngineOptions& opt) {
-  const fs::path dir(model_dir);
+// The (program, params) pair as given (personcls.modelfolder.paddle_files resolved it).
+void check_files(const ModelFiles& files) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw ModelError("model folder " + model_dir + " does not exist or is not a folder");
-  fs::path prog;
-  if (!opt.model_file.empty()) {
-    prog = fs::path(opt.model_file);
-    if (prog.is_relative()) prog = dir / prog;
-  } else if (fs::is_regular_file(dir / "inference.pdmodel", ec)) {
-    prog = dir / "inference.pdmodel";
-  } else if (fs::is_regular_file(dir / "inference.json", ec)) {
-    prog = dir / "inference.json";
-  } else {
-    throw ModelError("model folder " + model_dir + " has no Paddle program (inference.pdmodel or inference.json)");
+  if (files.weights.empty()) throw InputError("Paddle Inference needs the weights file beside " + files.model);
+  for (const std::string& f : {files.model, files.weights}) {
+    if (!fs::is_regular_file(f, ec)) throw ModelError("Paddle model file " + f + " is missing");
+    if (fs::file_size(f, ec) == 0) throw ModelError("Paddle model file " + f + " is empty");
   }
-  const fs::path params = fs::path(prog).replace_extension(".pdiparams");
-  for (const fs::path& f : {prog, params}) {
-    if (!fs::is_regular_file(f, ec)) throw ModelError("Paddle model file " + f.string() + " is missing");
-    if (fs::file_size(f, ec) == 0) throw ModelError("Paddle model file " + f.string() + " is empty");
-  }
-  return {prog, params};
 }
 
 paddle_infer::PrecisionType trt_precision(const std::string& p) {
@@ -187,28 +173,30 @@ class PaddleInferenceRuntime final : public Runtime {
 
 std::string paddle_inference_version() { return paddle_infer::GetVersion(); }
 
-std::unique_ptr<Runtime> create_paddle_runtime(const std::string& model_dir, const EngineOptions& opt, int input_w,
+std::unique_ptr<Runtime> create_paddle_runtime(const ModelFiles& files, const EngineOptions& opt, int input_w,
                                                int input_h) {
-  const auto files = paddle_files(model_dir, opt);
+  check_files(files);
   auto info = std::make_shared<Info>();
-  info->path = files.first.string();
+  info->path = files.model;
   info->gpu = opt.device == "gpu";
 
   paddle_infer::Config config;
-  config.SetModel(files.first.string(), files.second.string());
+  config.SetModel(files.model, files.weights);
   config.DisableGlogInfo();
   config.SwitchIrOptim(opt.ir_optim);
   std::ostringstream d;
-  d << "Paddle Inference " << paddle_inference_version() << " " << files.first.filename().string();
+  d << "Paddle Inference " << paddle_inference_version() << " " << fs::path(files.model).filename().string();
   if (info->gpu) {
     config.EnableUseGpu(static_cast<uint64_t>(opt.gpu_mem_mb), opt.device_id);
     config.EnableMemoryOptim();
     d << " GPU:" << opt.device_id;
     if (opt.use_tensorrt) {
       const auto precision = trt_precision(opt.precision);
-      // Serialized TensorRT engines (and INT8 calibration tables) live in the cache folder and
-      // are reused by later starts with the same model and shapes.
-      fs::path cache = opt.cache_dir.empty() ? fs::path(model_dir) / "_trt_cache" : fs::path(opt.cache_dir);
+      // Serialized TensorRT engines (and INT8 calibration tables) live in the cache folder
+      // (personcls.modelfolder.trt_cache_dir: beside the model unless trt_cache_dir says where)
+      // and are reused by later starts with the same model and shapes.
+      if (opt.cache_dir.empty()) throw InputError("TensorRT needs options.cache_dir (the engine cache folder)");
+      const fs::path cache(opt.cache_dir);
       std::error_code ec;
       fs::create_directories(cache, ec);
       if (ec) throw BackendError("cannot create the TensorRT cache folder " + cache.string() + ": " + ec.message());

@@ -9,7 +9,8 @@ Quick start::
 """
 
 from .errors import BackendError, ConfigError, InputError, ModelError, PersonclsError
-from .spec import ModelMeta, PostprocessSpec, PreprocessSpec, default_model_dir
+from .modelfolder import ModelMeta, default_model_dir
+from .spec import PostprocessSpec, PreprocessSpec
 
 __version__ = "0.1.0"
 

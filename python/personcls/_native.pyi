@@ -82,8 +82,6 @@ class EngineOptions:
     output_is_probability: bool  # False: the engine applies softmax to the model's logits
     num_classes: int  # expected classes (0 = whatever the model says; a mismatch is a ModelError)
     input_name: str
-    model_format: str  # OpenVINO: "auto" (ir, then paddle, then onnx) | "ir" | "paddle" | "onnx"
-    model_file: str  # explicit model file, relative to the folder or absolute
     performance_hint: str  # OpenVINO: "latency" | "throughput" (batch split over CPU streams)
     num_streams: int  # OpenVINO throughput streams, 0 = plugin's choice
     precision: str  # OpenVINO CPU: fp32 | bf16 | fp16; TensorRT: fp32 | fp16 | int8; Paddle CPU: fp32 | bf16
@@ -104,13 +102,15 @@ class EngineOptions:
     def __init__(self, **fields: Any) -> None: ...
 
 class Engine:
-    """A model folder loaded for batched inference: fused preprocessing -> runtime -> softmax
+    """A model's files loaded for batched inference: fused preprocessing -> runtime -> softmax
     (logit models only), all in C++ with the GIL released. Safe to share between threads: each
     call takes a free runtime clone from an internal pool (made on demand, at most
     ``options.max_slots``; further calls wait)."""
 
-    def __init__(self, model_dir: _Path, params: PreprocessParams, runtime: Optional[str] = None,
-                 options: Optional[EngineOptions] = None) -> None: ...
+    def __init__(self, model_file: _Path, weights_file: Optional[_Path], params: PreprocessParams,
+                 runtime: Optional[str] = None, options: Optional[EngineOptions] = None) -> None:
+        """Load exactly these files (``personcls.modelfolder`` resolves a folder's; the engine
+        searches nothing). ``weights_file``: None or "" for single-file formats (ONNX)."""
     def run(self, frames: _Frames, color: str = "BGR") -> npt.NDArray[np.float32]:
         """Frames -> float32 (N, num_classes) probabilities."""
     def infer(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -136,8 +136,6 @@ class Engine:
     def options(self) -> EngineOptions: ...
     @property
     def params(self) -> PreprocessParams: ...
-    @property
-    def model_dir(self) -> str: ...
 
 def softmax(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Row-wise softmax of an (N, C) array, the one the engine applies to logit models."""

@@ -124,14 +124,14 @@ def default_rows(model_dir: Path, backends: Optional[Sequence[str]], precisions:
     the CPU has bf16 instructions, int8 where the folder has an INT8 IR; paddle at fp32.
     ``splits``: (inference threads, decode threads) pairs, a row each when more than one."""
     from .backends import available_backends, cpu_precisions
-    from .spec import ModelMeta
+    from .modelfolder import ModelMeta
 
     avail = available_backends()
     backends = list(backends or avail)
     for b in backends:
         if b not in avail:
             raise InputError(f"backend {b!r} is not available here (available: {avail})")
-    has_int8 = "openvino_int8" in (ModelMeta.load(model_dir).files or {})
+    has_int8 = ModelMeta.load(model_dir).has_int8_ir
     rows = []
     for b in backends:
         if b == "native":
@@ -156,7 +156,7 @@ class Baseline:
         from .backends import RuntimeOptions
         from .backends.paddle_runtime import PaddleRuntime
         from .postprocess import Postprocessor
-        from .spec import ModelMeta
+        from .modelfolder import ModelMeta
 
         self.meta = ModelMeta.load(model_dir)
         self.runtime = PaddleRuntime(model_dir, self.meta, RuntimeOptions(cpu_threads=threads))
@@ -276,7 +276,7 @@ def run_benchmark(model_dir: Optional[os.PathLike] = None, images: Optional[Sequ
     baseline uses the one ``threads`` value given, else all cores."""
     from .backends import RuntimeOptions
     from .classifier import Classifier
-    from .spec import default_model_dir
+    from .modelfolder import default_model_dir
 
     say = log or (lambda *a: None)
     for m in modes:

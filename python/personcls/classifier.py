@@ -20,7 +20,8 @@ from . import imageio
 from .backends import RuntimeOptions, available_backends
 from .errors import BackendError, InputError, ModelError, PersonclsError
 from .postprocess import Postprocessor, Result, Timing
-from .spec import ModelMeta, PostprocessSpec, PreprocessSpec, default_model_dir
+from .modelfolder import ModelMeta, default_model_dir, has_metadata
+from .spec import PostprocessSpec, PreprocessSpec
 
 __all__ = ["Classifier", "Result", "available_backends"]
 
@@ -187,7 +188,7 @@ class Classifier:
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if not self.model_dir.is_dir():
             raise ModelError(f"model folder {self.model_dir} does not exist")
-        if preprocess is not None and not (self.model_dir / "personcls.json").is_file():
+        if preprocess is not None and not has_metadata(self.model_dir):
             post = PostprocessSpec(label_names=tuple(label_names)) if label_names else PostprocessSpec()
             self.meta = ModelMeta(arch="unknown", preprocess=preprocess, postprocess=post)
             if threshold is None:

@@ -52,6 +52,7 @@ def build_classifier(cfg: dict):
     """A Classifier from an inference config (``Global`` / ``PreProcess`` / ``PostProcess``)."""
     from .backends import RuntimeOptions
     from .classifier import Classifier
+    from .modelfolder import has_metadata
     from .spec import PreprocessSpec
 
     g = cfg.get("Global") or {}
@@ -69,7 +70,7 @@ def build_classifier(cfg: dict):
     )
     model_dir = g.get("inference_model_dir")
     pre = None
-    if model_dir and not (Path(model_dir) / "personcls.json").is_file():
+    if model_dir and not has_metadata(model_dir):
         ops = (cfg.get("PreProcess") or {}).get("transform_ops")
         if not ops:
             raise ConfigError(f"{model_dir} has no personcls.json and the config has no PreProcess.transform_ops")
@@ -247,7 +248,7 @@ def cmd_info(args) -> int:
     from . import build_info
     from .backends import available_backends, cpu_precisions, machine_info
     from .config import load_config
-    from .spec import ModelMeta, default_model_dir
+    from .modelfolder import ModelMeta, default_model_dir
 
     cfg = load_config(_resolve_config(args.config, DEFAULT_INFER_CONFIG), args.override)
     info = {"version": __version__, "build": build_info(), "backends": available_backends(),

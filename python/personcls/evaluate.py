@@ -5,7 +5,7 @@
 The images go through :class:`personcls.Classifier` (the model's own preprocessing and
 backend), so the figures are those of deployment. The decision is the SDK's:
 P(someone) >= threshold. ``--pick-threshold`` stores the picked threshold in the folder's
-``personcls.json`` through :class:`personcls.spec.ModelMeta` (the class the SDK reads it with).
+``personcls.json`` through :func:`personcls.modelfolder.store_threshold` (the module the SDK reads it with).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from . import imageio
 from .errors import InputError
-from .spec import ModelMeta
+from .modelfolder import META_FILE, store_threshold
 
 PICK_RULES = ("acc", "fpr")
 
@@ -138,16 +138,6 @@ def evaluate_folder(clf, list_file: os.PathLike, out_dir: os.PathLike, max_fpr: 
     return report
 
 
-def store_threshold(model_dir: os.PathLike, threshold: float, record: Optional[Dict[str, Any]] = None) -> Path:
-    """Write ``threshold`` into the folder's ``personcls.json`` (through ModelMeta), with the
-    figures it was picked on under ``metrics.picked_threshold``."""
-    meta = ModelMeta.load(model_dir)
-    meta.set_threshold(threshold)
-    if record is not None:
-        meta.metrics = dict(meta.metrics, picked_threshold=dict(record, threshold=float(threshold)))
-    return meta.save(model_dir)
-
-
 def format_report(r: Dict[str, Any]) -> str:
     lines = [f"{r['list']}: {r['n']} images ({len(r['failed'])} unreadable), model {r['model_dir']} ({r['backend']})",
              f"threshold {r['decision_threshold']:.4f}: acc {r['acc']:.4f}  precision {r['precision']:.4f}  "
@@ -158,5 +148,5 @@ def format_report(r: Dict[str, Any]) -> str:
     if "picked" in r:
         p = r["picked"]
         lines.append(f"picked threshold {p['threshold']:.4f} (rule {p['rule']}; was {p['previous_threshold']:.4f}), "
-                     f"stored in {Path(r['model_dir']) / 'personcls.json'}")
+                     f"stored in {Path(r['model_dir']) / META_FILE}")
     return "\n".join(lines)

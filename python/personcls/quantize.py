@@ -5,16 +5,14 @@
 Calibration images go through the model's own preprocessing (personcls.json, the native
 kernel), so the quantization ranges are those of deployment. The result is written beside
 the float IR as ``inference_int8.xml/.bin`` and recorded in ``personcls.json``
-(``files.openvino_int8``, with the agreement measured on held-out images); the native engine
-uses it with ``RuntimeOptions(cpu_precision="int8")`` / ``-o Global.cpu_precision=int8``.
+(``files.openvino_int8``, with the agreement measured on held-out images; the names and the
+record are :mod:`personcls.modelfolder`'s); the native engine uses it with ``RuntimeOptions(cpu_precision="int8")`` / ``-o Global.cpu_precision=int8``.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -23,9 +21,7 @@ import numpy as np
 from . import imageio
 from .errors import BackendError, ConfigError, InputError, ModelError
 from .backends import machine_info
-from .spec import ModelMeta, recover_folder, replace_folder
-
-INT8_XML = "inference_int8.xml"
+from .modelfolder import INT8_ENTRY, INT8_XML, ModelMeta, openvino_files, recover_folder, staged_folder
 
 
 def read_list(list_file: os.PathLike) -> List[str]:
@@ -48,9 +44,10 @@ def quantize_model(model_dir: os.PathLike, images: Sequence[str], subset_size: i
     model_dir = Path(model_dir)
     recover_folder(model_dir)
     meta = ModelMeta.load(model_dir)
-    xml = model_dir / (meta.files.get("openvino", {}).get("xml") or "inference.xml")
-    if not xml.is_file():
-        raise ModelError(f"{model_dir} has no OpenVINO IR ({xml.name}); export the model with personcls first")
+    try:
+        xml = openvino_files(model_dir, meta, "ir").model
+    except ModelError as e:
+        raise ModelError(f"{model_dir} has no OpenVINO IR to quantize; export the model with personcls first ({e})") from e
     paths = list(images)
     rng = random.Random(seed)
     rng.shuffle(paths)
@@ -85,10 +82,8 @@ def quantize_model(model_dir: os.PathLike, images: Sequence[str], subset_size: i
     )
     # Written into a copy of the folder that replaces it at the end: an interrupted run
     # leaves the previous folder (and its checksums) as they were.
-    work = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.quantize-", dir=model_dir.resolve().parent))
-    try:
-        shutil.copytree(model_dir, work, dirs_exist_ok=True)
-        out_xml = work / INT8_XML
+    with staged_folder(model_dir, "quantize", copy_existing=True) as work:
+        out_xml = work / INT8_ENTRY["xml"]
         ov.save_model(qmodel, str(out_xml), compress_to_fp16=False)
 
         # Agreement with the float model on images not used for calibration, on this CPU.
@@ -108,16 +103,9 @@ def quantize_model(model_dir: os.PathLike, images: Sequence[str], subset_size: i
             "mean_abs_diff": float(np.abs(a - b).mean()),
             "decision_agreement": float(((a[:, pos] >= thr) == (b[:, pos] >= thr)).mean()),
         }
-        meta.files["openvino_int8"] = {"xml": INT8_XML, "bin": INT8_XML[:-4] + ".bin", **figures,
-                                       "measured_on": machine_info(("personcls", "openvino", "nncf", "numpy",
-                                                                    "opencv-python-headless"))}
+        meta.record_int8_ir({**figures, "measured_on": machine_info(("personcls", "openvino", "nncf", "numpy",
+                                                                      "opencv-python-headless"))})
         meta.save(work)
-        ModelMeta.load(work)  # what we wrote reads back and verifies
-        os.chmod(work, 0o755)
-        replace_folder(work, model_dir)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return figures
 
 

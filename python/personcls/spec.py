@@ -1,45 +1,18 @@
-"""The model folder format: one definition of preprocessing and post-processing.
-
-An exported model folder is self-describing::
-
-    inference.pdmodel / inference.pdiparams   Paddle program + weights (legacy format: Paddle
-                                              2.6 GPU wheels, Paddle 3, Paddle Inference C++
-                                              and OpenVINO all read it)
-    inference.json                            (optional) Paddle 3 PIR program
-    inference.xml / inference.bin             (optional) OpenVINO IR of the same network
-    personcls.json                            this metadata: input, preprocessing, labels,
-                                              threshold, provenance
+"""One definition of preprocessing and post-processing: the numbers a model was trained with.
 
 Training (eval transforms), export, the Python preprocessing reference, the C++/CUDA
-kernels and the CLI all take their numbers from :class:`PreprocessSpec`; nothing else
-defines them.
+kernels and the CLI all take their numbers from :class:`PreprocessSpec` and decide with
+:class:`PostprocessSpec`; nothing else defines them. Both are stored in a model folder's
+``personcls.json``, which :mod:`personcls.modelfolder` reads and writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import logging
 import math
-import os
-import shutil
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence, Tuple
 
-from .errors import ModelError
-
-log = logging.getLogger("personcls")
-
-META_FILE = "personcls.json"
-FORMAT = "personcls-model"
-FORMAT_VERSION = 2  # 2: personcls.json carries a SHA-256 checksum of every model file it names
-CHECKSUM_KEYS = ("program", "params", "xml", "bin")  # the entries of ``files`` that name model files
-# files the runtimes read from a folder by these names even when ``files`` does not list them
-DEFAULT_MODEL_FILES = ("inference.pdmodel", "inference.json", "inference.pdiparams", "inference.xml",
-                       "inference.bin", "inference.onnx")
 LABEL_NAMES = ("nobody", "someone")  # class 0, class 1 (the tutorial's convention)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -252,250 +225,16 @@ class PostprocessSpec:
         return _from_known_keys(cls, d, "postprocess")
 
 
-@dataclass
-class ModelMeta:
-    """Contents of ``personcls.json``."""
 
-    arch: str
-    preprocess: PreprocessSpec
-    postprocess: PostprocessSpec = field(default_factory=PostprocessSpec)
-    input_name: str = "x"
-    output_is_probability: bool = True  # export appends softmax
-    files: Dict[str, Dict[str, str]] = field(default_factory=dict)
-    provenance: Dict[str, Any] = field(default_factory=dict)
-    metrics: Dict[str, Any] = field(default_factory=dict)
-    #: file name -> SHA-256 (hex) of each model file ``files`` names; written by :meth:`save`,
-    #: verified by :meth:`load`
-    checksums: Dict[str, str] = field(default_factory=dict)
-    #: the format version the metadata was read from (1: written before checksums existed)
-    format_version: int = FORMAT_VERSION
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.postprocess.label_names)
-
-    def model_files(self, model_dir: Optional[os.PathLike] = None) -> List[str]:
-        """The model files ``files`` names (program, params, IR xml/bin, INT8 IR) and, given
-        the folder, the files a runtime would pick up there by their default names."""
-        out: List[str] = []
-        for entry in (self.files or {}).values():
-            if isinstance(entry, dict):
-                for k in CHECKSUM_KEYS:
-                    v = entry.get(k)
-                    if isinstance(v, str) and v and v not in out:
-                        out.append(v)
-        if model_dir is not None:
-            out += [n for n in DEFAULT_MODEL_FILES if n not in out and (Path(model_dir) / n).is_file()]
-        return out
-
-    def verify_files(self, model_dir: os.PathLike) -> None:
-        """Check every model file against its checksum (ModelError naming the damaged file).
-
-        A format-1 folder (written before checksums existed) is accepted with a logged
-        warning; from format 2 on a model file without a checksum is an error."""
-        d = Path(model_dir)
-        files = self.model_files(d)
-        if not self.checksums:
-            if files and self.format_version >= 2:
-                raise ModelError(f"{d / META_FILE}: format {self.format_version} metadata without 'checksums'; "
-                                 f"the folder was edited by hand. Re-export it (personcls export / quantize)")
-            if files:
-                log.warning("%s: format-1 metadata carries no checksums, so the model files are not verified; "
-                            "re-export the folder (or re-run personcls quantize / eval --pick-threshold) to add them",
-                            d / META_FILE)
-            return
-        for name in files:
-            if name not in self.checksums:
-                raise ModelError(f"{d / name}: no checksum in {META_FILE} (added after the folder was written?); "
-                                 f"re-export the folder")
-        for name, want in self.checksums.items():
-            f = d / name
-            if not f.is_file():
-                raise ModelError(f"{f}: model file is missing (personcls.json lists it)")
-            got = file_sha256(f)
-            if got != want:
-                raise ModelError(f"{f}: checksum mismatch, the file is damaged or was replaced after "
-                                 f"{META_FILE} was written (sha256 {got[:12]}..., expected {want[:12]}...)")
-
-    def to_dict(self) -> Dict[str, Any]:
-        w, h = self.preprocess.crop_size
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "arch": self.arch,
-            "input": {"name": self.input_name, "shape": [-1, 3, h, w], "dtype": "float32", "layout": "NCHW"},
-            "output": {"probability": self.output_is_probability, "num_classes": self.num_classes},
-            "preprocess": self.preprocess.to_dict(),
-            "postprocess": self.postprocess.to_dict(),
-            "files": self.files,
-            "checksums": self.checksums,
-            "provenance": self.provenance,
-            "metrics": self.metrics,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any], where: str = "metadata") -> "ModelMeta":
-        try:
-            if d.get("format") != FORMAT:
-                raise ValueError(f"'format' is {d.get('format')!r}, expected {FORMAT!r}")
-            if int(d.get("format_version", 0)) > FORMAT_VERSION:
-                raise ValueError(f"format_version {d.get('format_version')} is newer than this personcls "
-                                 f"understands ({FORMAT_VERSION}); upgrade personcls")
-            pre = PreprocessSpec.from_dict(d["preprocess"])
-            post = PostprocessSpec.from_dict(d["postprocess"])
-            inp = d.get("input", {})
-            shape = inp.get("shape")
-            if shape is not None:
-                if not isinstance(shape, list) or len(shape) != 4:
-                    raise ValueError(f"input shape {shape} is not [N, C, H, W]")
-                if shape[1] != 3:
-                    raise ValueError(f"input shape {shape} has {shape[1]} channels; personcls feeds 3")
-                if list(shape[2:]) != [pre.crop_size[1], pre.crop_size[0]]:
-                    raise ValueError(f"input shape {shape} disagrees with crop_size {list(pre.crop_size)}")
-            out = d.get("output", {})
-            if "num_classes" in out and int(out["num_classes"]) != len(post.label_names):
-                raise ValueError(f"output.num_classes {out['num_classes']} disagrees with the "
-                                 f"{len(post.label_names)} label_names {list(post.label_names)}")
-            if "probability" in out and not isinstance(out["probability"], bool):
-                raise ValueError(f"output.probability must be true or false, got {out['probability']!r}")
-            sums = d.get("checksums") or {}
-            if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
-                raise ValueError("checksums must map file names to SHA-256 hex strings")
-            return cls(
-                arch=str(d.get("arch", "unknown")),
-                preprocess=pre,
-                postprocess=post,
-                input_name=str(d.get("input", {}).get("name", "x")),
-                output_is_probability=bool(d.get("output", {}).get("probability", True)),
-                files=dict(d.get("files", {})),
-                provenance=dict(d.get("provenance", {})),
-                metrics=dict(d.get("metrics", {})),
-                checksums=dict(sums),
-                format_version=int(d.get("format_version", 0)),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise ModelError(f"{where}: invalid model metadata: {e}") from e
-
-    def set_threshold(self, threshold: float) -> None:
-        """Replace the stored someone/nobody threshold (validated like the rest)."""
-        try:
-            self.postprocess = dataclasses.replace(self.postprocess, threshold=float(threshold))
-        except (TypeError, ValueError) as e:
-            raise ModelError(f"threshold {threshold!r}: {e}") from e
-
-    def save(self, model_dir: os.PathLike) -> Path:
-        """Write ``personcls.json`` (atomically), with a fresh checksum of every model file
-        ``files`` names: whoever writes a model folder (export, quantize, eval
-        --pick-threshold) records its files here, the one place that does."""
-        d = Path(model_dir)
-        sums = {}
-        for name in self.model_files(d):
-            if not (d / name).is_file():
-                raise ModelError(f"{d}: {name} is named in the metadata but not in the folder")
-            sums[name] = file_sha256(d / name)
-        self.checksums = sums
-        self.format_version = FORMAT_VERSION
-        path = d / META_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
-        os.replace(tmp, path)
-        return path
-
-    @classmethod
-    def load(cls, model_dir: os.PathLike, verify: bool = True) -> "ModelMeta":
-        """Read and validate ``personcls.json``; with ``verify`` also check the model files'
-        checksums (about 10 ms for the shipped model)."""
-        path = Path(model_dir) / META_FILE
-        if not Path(model_dir).is_dir():
-            raise ModelError(f"model folder {model_dir} does not exist or is not a folder")
-        if not path.is_file():
-            raise ModelError(
-                f"model folder {model_dir} has no {META_FILE}; it was not exported by personcls. Export it with "
-                f"'personcls export', or pass its preprocessing explicitly (Classifier(..., preprocess=PreprocessSpec(...)) "
-                f"or the inference yaml's PreProcess section)")
-        try:
-            d = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelError(f"{path}: unreadable metadata: {e}") from e
-        if not isinstance(d, dict):
-            raise ModelError(f"{path}: metadata is not a JSON object")
-        meta = cls.from_dict(d, where=str(path))
-        if verify:
-            meta.verify_files(model_dir)
-        return meta
+# Names that lived here before personcls.modelfolder took over the model folder; still importable
+# from here (training/ and user code import them so). The definitions are in modelfolder.
+_MOVED = ("META_FILE", "FORMAT", "FORMAT_VERSION", "CHECKSUM_KEYS", "DEFAULT_MODEL_FILES", "ModelMeta",
+          "file_sha256", "replace_folder", "recover_folder", "default_model_dir")
 
 
-def file_sha256(path: os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def __getattr__(name: str):
+    if name in _MOVED:
+        from . import modelfolder
 
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    return fn(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), rename_exchange) == 0
-
-
-def replace_folder(new: os.PathLike, target: os.PathLike) -> None:
-    """Put the finished folder ``new`` (a sibling of ``target``) in place of ``target``.
-
-    The previous folder stays whole until the new one is in place: on Linux the two are
-    swapped in one atomic step; elsewhere the old one is renamed aside first and
-    :func:`recover_folder` puts it back if the process dies between the two renames."""
-    new, target = Path(new), Path(target)
-    if target.exists() and _exchange(new, target):
-        shutil.rmtree(new, ignore_errors=True)  # now holds the previous folder
-        return
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def recover_folder(target: os.PathLike) -> None:
-    """Undo a :func:`replace_folder` interrupted between its two renames (non-Linux)."""
-    target = Path(target)
-    old = target.parent / f".{target.name}.old"
-    if not target.exists() and old.is_dir():
-        os.replace(old, target)
-        log.warning("%s: restored the previous folder left by an interrupted write", target)
-
-
-def find_paddle_files(model_dir: os.PathLike) -> Tuple[Path, Path]:
-    """(program, params) of a Paddle inference model folder, legacy or PIR."""
-    d = Path(model_dir)
-    params = d / "inference.pdiparams"
-    for prog in (d / "inference.pdmodel", d / "inference.json"):
-        if prog.is_file():
-            break
-    else:
-        raise ModelError(f"model folder {d} has no Paddle program (inference.pdmodel or inference.json)")
-    if not params.is_file():
-        raise ModelError(f"model folder {d} has no weights file inference.pdiparams")
-    for f in (prog, params):
-        if f.stat().st_size == 0:
-            raise ModelError(f"{f} is empty")
-    return prog, params
-
-
-def default_model_dir() -> Path:
-    """The trained model shipped inside the package."""
-    return Path(__file__).resolve().parent / "models" / "person_PPLCNet_x1_0"
+        return getattr(modelfolder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

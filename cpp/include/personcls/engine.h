@@ -5,7 +5,7 @@
 //   Runtime  one loaded model behind one small interface (OpenVINO, Paddle Inference C++).
 //            An instance is NOT safe to call from two threads at once; clone() makes another
 //            instance that shares the weights / compiled model and owns its own requests.
-//   Engine   a model folder + preprocessing parameters + a pool of Runtime instances. One
+//   Engine   a model's files + preprocessing parameters + a pool of Runtime instances. One
 //            Engine is safe to share between threads: each call takes a free "slot"
 //            (runtime clone + its reusable input buffer) from the pool, cloning a new one
 //            when every slot is busy (up to EngineOptions::max_slots, then the call waits).
@@ -22,6 +22,13 @@
 
 namespace personcls {
 
+// The files a runtime loads, resolved by the Python side (personcls.modelfolder, the one place
+// that knows a model folder's layout); the engine opens exactly these and searches nothing.
+struct ModelFiles {
+  std::string model;    // inference.xml / .pdmodel / .json / .onnx
+  std::string weights;  // the weights beside it (.bin / .pdiparams); "" for single-file formats
+};
+
 // Everything a runtime may be configured with; each runtime reads the fields that apply to it.
 struct EngineOptions {
   std::string runtime = "openvino";  // "openvino" | "paddle"
@@ -37,8 +44,6 @@ struct EngineOptions {
   std::string input_name;  // "" = the model's only input
 
   // OpenVINO.
-  std::string model_format = "auto";  // auto | ir | paddle | onnx (auto: ir, then paddle, then onnx)
-  std::string model_file;             // explicit file inside (or outside) the folder; overrides model_format
   std::string performance_hint = "latency";  // latency | throughput
   int num_streams = 0;                // throughput mode: parallel streams; 0 = plugin's choice
   std::string precision = "fp32";     // fp32 | bf16 | fp16 (OpenVINO CPU) ; fp32 | fp16 | int8 (TensorRT)
@@ -82,15 +87,15 @@ class Runtime {
 
 // Factories (throw ModelError for a missing / unreadable model, BackendError for a runtime
 // that is not compiled in or fails to start).
-std::unique_ptr<Runtime> create_runtime(const std::string& model_dir, const EngineOptions& opt, int input_w,
+std::unique_ptr<Runtime> create_runtime(const ModelFiles& files, const EngineOptions& opt, int input_w,
                                         int input_h);
 #if defined(PERSONCLS_WITH_OPENVINO)
-std::unique_ptr<Runtime> create_openvino_runtime(const std::string& model_dir, const EngineOptions& opt,
+std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const EngineOptions& opt,
                                                  int input_w, int input_h);
 std::string openvino_version();
 #endif
 #if defined(PERSONCLS_WITH_PADDLE)
-std::unique_ptr<Runtime> create_paddle_runtime(const std::string& model_dir, const EngineOptions& opt, int input_w,
+std::unique_ptr<Runtime> create_paddle_runtime(const ModelFiles& files, const EngineOptions& opt, int input_w,
                                                int input_h);
 std::string paddle_inference_version();
 #endif
@@ -100,7 +105,7 @@ void softmax_rows(float* x, int n, int c);
 
 class Engine {
  public:
-  Engine(const std::string& model_dir, const PreprocessParams& params, const EngineOptions& options);
+  Engine(const ModelFiles& files, const PreprocessParams& params, const EngineOptions& options);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -117,7 +122,6 @@ class Engine {
   int input_height() const { return params_.crop_h; }
   const PreprocessParams& params() const { return params_; }
   const EngineOptions& options() const { return options_; }
-  const std::string& model_dir() const { return model_dir_; }
   std::string runtime_name() const;
   std::string model_path() const;
   std::string describe() const;
@@ -137,7 +141,7 @@ class Engine {
   void release(std::unique_ptr<Slot> slot);
   void finish(const Slot& slot, int n, std::vector<float>* probs) const;
 
-  std::string model_dir_;
+  ModelFiles files_;
   PreprocessParams params_;
   EngineOptions options_;
   int num_classes_ = 0;

@@ -68,8 +68,10 @@ class RuntimeOptions:
             raise InputError(f"cpu_precision must be fp32, bf16, fp16 or int8, got {self.cpu_precision!r}")
         if self.performance_hint not in ("latency", "throughput"):
             raise InputError(f"performance_hint must be latency or throughput, got {self.performance_hint!r}")
-        if self.model_format not in ("auto", "ir", "onnx", "paddle"):
-            raise InputError(f"model_format must be auto, ir, onnx or paddle, got {self.model_format!r}")
+        from ..modelfolder import MODEL_FORMATS
+
+        if self.model_format not in MODEL_FORMATS:
+            raise InputError(f"model_format must be one of {', '.join(MODEL_FORMATS)}, got {self.model_format!r}")
 
 
 #: CPU instruction sets that change numerics or speed of the runtimes (from /proc/cpuinfo)

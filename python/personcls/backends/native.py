@@ -21,8 +21,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import BackendError, ModelError
-from ..spec import ModelMeta
+from ..errors import BackendError
+from ..modelfolder import ModelFiles, ModelMeta, openvino_files, paddle_files, trt_cache_dir
 from . import RuntimeOptions
 
 
@@ -34,8 +34,10 @@ def _native_module():
     return _native
 
 
-def engine_options(meta: ModelMeta, options: RuntimeOptions, threads: int = 0, runtime: str = "openvino"):
-    """``RuntimeOptions`` + metadata -> ``_native.EngineOptions``."""
+def engine_options(meta: ModelMeta, options: RuntimeOptions, threads: int = 0, runtime: str = "openvino",
+                   model_dir: Optional[os.PathLike] = None):
+    """``RuntimeOptions`` + metadata -> ``_native.EngineOptions`` (the TensorRT cache goes
+    beside the model in ``model_dir`` unless ``trt_cache_dir`` says where)."""
     _native = _native_module()
     o = _native.EngineOptions()
     o.runtime = runtime
@@ -46,25 +48,13 @@ def engine_options(meta: ModelMeta, options: RuntimeOptions, threads: int = 0, r
     o.output_is_probability = bool(meta.output_is_probability)
     o.num_classes = int(meta.num_classes)
     o.input_name = meta.input_name
-    o.model_format = options.model_format
     o.performance_hint = options.performance_hint
-    if runtime == "openvino" and options.cpu_precision == "int8":
-        # A quantized IR (FakeQuantize nodes); the rest of the graph runs in fp32.
-        int8 = (meta.files or {}).get("openvino_int8", {}).get("xml")
-        if not int8:
-            raise ModelError("cpu_precision='int8' needs an INT8 IR in the model folder: run "
-                             "'personcls quantize -o Global.inference_model_dir=DIR -o Quant.calib_list=LIST'")
-        o.precision = "fp32"
-        o.model_file = int8
-    elif runtime == "openvino":
-        o.precision = options.cpu_precision
+    if runtime == "openvino":
+        # int8 runs the folder's quantized IR (FakeQuantize nodes); the rest of the graph is fp32.
+        o.precision = "fp32" if options.cpu_precision == "int8" else options.cpu_precision
     else:
         # Paddle Inference: TensorRT precision on GPU; oneDNN fp32 / bf16 on CPU.
         o.precision = options.precision if options.device == "gpu" else options.cpu_precision
-    ov_file = (meta.files or {}).get("openvino", {}).get("xml")
-    if (runtime == "openvino" and options.model_format == "auto" and ov_file and ov_file != "inference.xml"
-            and options.cpu_precision != "int8"):
-        o.model_file = ov_file  # the metadata names a differently called IR
     o.enable_mkldnn = bool(options.enable_mkldnn)
     o.mkldnn_cache_capacity = int(options.mkldnn_cache_capacity)
     o.ir_optim = bool(options.ir_optim)
@@ -76,7 +66,24 @@ def engine_options(meta: ModelMeta, options: RuntimeOptions, threads: int = 0, r
     o.trt_calib = bool(options.trt_calib)
     if options.trt_cache_dir:
         o.cache_dir = str(options.trt_cache_dir)
+    elif runtime == "paddle" and options.use_tensorrt and model_dir is not None:
+        o.cache_dir = str(trt_cache_dir(model_dir))
     return o
+
+
+def runtime_files(model_dir: os.PathLike, meta: ModelMeta, options: RuntimeOptions, runtime: str) -> ModelFiles:
+    """The files the engine's ``runtime`` loads from the folder (personcls.modelfolder decides)."""
+    if runtime == "paddle":
+        return paddle_files(model_dir, meta)
+    return openvino_files(model_dir, meta, options.model_format, int8_ir=options.cpu_precision == "int8")
+
+
+def create_engine(model_dir: os.PathLike, meta: ModelMeta, options: RuntimeOptions, threads: int = 0,
+                  runtime: str = "openvino"):
+    """A ``_native.Engine`` over the folder's resolved files."""
+    files = runtime_files(model_dir, meta, options, runtime)
+    return _native_module().Engine(str(files.model), str(files.weights or ""), meta.preprocess.to_native(),
+                                   runtime, engine_options(meta, options, threads, runtime, model_dir))
 
 
 class NativePipeline:
@@ -120,8 +127,7 @@ class NativePipeline:
             self.runtime = "paddle-python+cuda-preprocess"
             return
         self.runtime = runtime
-        self.engine = _native.Engine(str(self.model_dir), self._params, runtime,
-                                     engine_options(meta, options, self.threads, runtime))
+        self.engine = create_engine(self.model_dir, meta, options, self.threads, runtime)
 
     # -- the pipeline interface of personcls.classifier ------------------------------------
     def run_frames(self, frames: Sequence[np.ndarray], color: str) -> np.ndarray:

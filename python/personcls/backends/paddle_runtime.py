@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import BackendError, ModelError
-from ..spec import ModelMeta, find_paddle_files
+from ..modelfolder import ModelMeta, paddle_files, trt_cache_dir
 from . import RuntimeOptions
 
 
@@ -30,7 +30,7 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
     """A ``paddle.inference.Config`` for the model folder and options (no predictor yet)."""
     opt.validate()
     pi = _import_inference()
-    prog, params = find_paddle_files(model_dir)
+    prog, params = paddle_files(model_dir, meta)
     config = pi.Config(str(prog), str(params))
     config.disable_glog_info()
     config.switch_ir_optim(opt.ir_optim)
@@ -49,7 +49,7 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
                 "fp16": pi.PrecisionType.Half,
                 "int8": pi.PrecisionType.Int8,
             }[opt.precision]
-            cache = Path(opt.trt_cache_dir or Path(model_dir) / "_trt_cache")
+            cache = trt_cache_dir(model_dir, opt.trt_cache_dir)
             cache.mkdir(parents=True, exist_ok=True)
             # Serialized engines land in the cache folder and are reused by later starts.
             config.set_optim_cache_dir(str(cache))
@@ -85,10 +85,9 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
     return config
 
 
-def _declared_input_shape(model_dir: os.PathLike) -> list:
+def _declared_input_shape(prog: Path) -> list:
     """The input shape a legacy program declares (export writes [-1, 3, H, W]); [] when it
     cannot be read (a PIR program, an unknown protobuf layout): then there is nothing to check."""
-    prog = Path(model_dir) / "inference.pdmodel"
     try:
         from paddle.base.proto import framework_pb2
 
@@ -130,7 +129,7 @@ class PaddleRuntime:
         if len(names) != 1:
             raise ModelError(f"{model_dir}: expected one model input, found {names}")
         self._in = self._predictor.get_input_handle(names[0])
-        shape = _declared_input_shape(self.model_dir)
+        shape = _declared_input_shape(paddle_files(self.model_dir, meta).model)
         w, h = meta.preprocess.crop_size
         if len(shape) == 4 and any(s > 0 and s != want for s, want in zip(shape[1:], (3, h, w))):
             raise ModelError(f"{model_dir}: the model's input is {shape} but the metadata says [N, 3, {h}, {w}] "

@@ -1,6 +1,6 @@
 """Export a trained network as a personcls model folder.
 
-Folder contents (see ``personcls.spec``)::
+Folder contents (see ``personcls.modelfolder``, which names the files and writes the folder)::
 
     inference.pdmodel / inference.pdiparams (+ .info)   legacy Paddle program, softmax appended
     inference.xml / inference.bin                        OpenVINO IR converted from that program
@@ -17,31 +17,16 @@ so a failed export leaves no half-written model folder behind.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Dict
+from typing import Dict
 
 import numpy as np
 
 from ..errors import ModelError
-from ..spec import META_FILE, ModelMeta, PostprocessSpec, PreprocessSpec, recover_folder, replace_folder
-
-PROGRAM = "inference.pdmodel"
-PARAMS = "inference.pdiparams"
-OV_XML = "inference.xml"
-OV_BIN = "inference.bin"
-FILES = {"paddle": {"program": PROGRAM, "params": PARAMS}, "openvino": {"xml": OV_XML, "bin": OV_BIN}}
-
-
-def _personcls_version() -> str:
-    try:
-        from .. import __version__
-        return str(__version__)
-    except Exception:  # pragma: no cover - partial installs
-        return "unknown"
+from ..modelfolder import (IR_XML, OPENVINO_ENTRY, PADDLE_ENTRY, PADDLE_PARAMS, PADDLE_PROGRAM, ModelMeta,
+                           is_replaceable, provenance, recover_folder, staged_folder)
+from ..spec import PostprocessSpec, PreprocessSpec
 
 
 def _with_softmax(layer):
@@ -56,16 +41,6 @@ def _with_softmax(layer):
             return paddle.nn.functional.softmax(self.net(x), axis=-1)
 
     return _Probabilities(layer)
-
-
-def _is_replaceable(d: Path) -> bool:
-    """An existing output folder may be replaced only if empty or a model folder."""
-    if not d.exists():
-        return True
-    if not d.is_dir():
-        return False
-    names = set(os.listdir(d))
-    return not names or META_FILE in names or PROGRAM in names or "inference.json" in names
 
 
 def _check_openvino(xml: Path, probs_ref: np.ndarray, x: np.ndarray, atol: float = 1e-4) -> float:
@@ -92,63 +67,49 @@ def export_model(layer, out_dir: os.PathLike, meta: ModelMeta, openvino: bool = 
 
     out = Path(out_dir).resolve()
     recover_folder(out)
-    if not _is_replaceable(out):
+    if not is_replaceable(out):
         raise ModelError(f"export target {out} exists and is not a personcls model folder; "
                          f"choose an empty or new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
     w, h = meta.preprocess.crop_size
     n_cls = meta.num_classes
 
     was_training = layer.training
     layer.eval()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
     try:
-        net = _with_softmax(layer)
-        net.eval()
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((2, 3, h, w)).astype("float32")
-        with paddle.no_grad():
-            ref = net(paddle.to_tensor(x)).numpy()
-        if ref.shape != (2, n_cls):
-            raise ModelError(f"network outputs shape {list(ref.shape[1:])} per image but the metadata lists "
-                             f"{n_cls} labels {list(meta.postprocess.label_names)}")
-        spec = [paddle.static.InputSpec(shape=[None, 3, h, w], dtype="float32", name=meta.input_name)]
-        with paddle.pir_utils.OldIrGuard():
-            static_net = paddle.jit.to_static(net, input_spec=spec, full_graph=True)
-            paddle.jit.save(static_net, str(tmp / "inference"))
-        if not (tmp / PROGRAM).is_file() or not (tmp / PARAMS).is_file():
-            raise ModelError(f"paddle.jit.save did not write the legacy program ({sorted(os.listdir(tmp))}); "
-                             f"Paddle {paddle.__version__} may no longer support it")
-        files: Dict[str, Dict[str, str]] = {"paddle": dict(FILES["paddle"])}
-        if openvino:
-            import openvino as ov
+        # written beside ``out`` and swapped in whole (the previous folder stays until then)
+        with staged_folder(out, "export") as tmp:
+            net = _with_softmax(layer)
+            net.eval()
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((2, 3, h, w)).astype("float32")
+            with paddle.no_grad():
+                ref = net(paddle.to_tensor(x)).numpy()
+            if ref.shape != (2, n_cls):
+                raise ModelError(f"network outputs shape {list(ref.shape[1:])} per image but the metadata lists "
+                                 f"{n_cls} labels {list(meta.postprocess.label_names)}")
+            spec = [paddle.static.InputSpec(shape=[None, 3, h, w], dtype="float32", name=meta.input_name)]
+            with paddle.pir_utils.OldIrGuard():
+                static_net = paddle.jit.to_static(net, input_spec=spec, full_graph=True)
+                paddle.jit.save(static_net, str(tmp / Path(PADDLE_PROGRAM).stem))
+            if not (tmp / PADDLE_PROGRAM).is_file() or not (tmp / PADDLE_PARAMS).is_file():
+                raise ModelError(f"paddle.jit.save did not write the legacy program ({sorted(os.listdir(tmp))}); "
+                                 f"Paddle {paddle.__version__} may no longer support it")
+            files: Dict[str, Dict[str, str]] = {"paddle": dict(PADDLE_ENTRY)}
+            if openvino:
+                import openvino as ov
 
-            ov_model = ov.convert_model(str(tmp / PROGRAM))
-            ov.save_model(ov_model, str(tmp / OV_XML), compress_to_fp16=False)
-            files["openvino"] = dict(FILES["openvino"])
-            if verify:
-                _check_openvino(tmp / OV_XML, ref, x)
-        prov: Dict[str, Any] = {
-            "arch": meta.arch,
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "personcls_version": _personcls_version(),
-            "paddle_version": paddle.__version__,
-        }
-        if openvino:
-            import openvino as ov
-            prov["openvino_version"] = ov.get_version()
-        prov.update(meta.provenance or {})
-        final_meta = ModelMeta(arch=meta.arch, preprocess=meta.preprocess, postprocess=meta.postprocess,
-                               input_name=meta.input_name, output_is_probability=True, files=files,
-                               provenance=prov, metrics=dict(meta.metrics or {}))
-        final_meta.save(tmp)
-        ModelMeta.load(tmp)  # round-trip check of what we wrote
-        os.chmod(tmp, 0o755)
-        replace_folder(tmp, out)  # the previous folder stays whole until this one is in place
+                ov_model = ov.convert_model(str(tmp / PADDLE_PROGRAM))
+                ov.save_model(ov_model, str(tmp / IR_XML), compress_to_fp16=False)
+                files["openvino"] = dict(OPENVINO_ENTRY)
+                if verify:
+                    _check_openvino(tmp / IR_XML, ref, x)
+            prov = provenance(meta.arch, runtimes=("paddle", "openvino") if openvino else ("paddle",),
+                              extra=meta.provenance)
+            final_meta = ModelMeta(arch=meta.arch, preprocess=meta.preprocess, postprocess=meta.postprocess,
+                                   input_name=meta.input_name, output_is_probability=True, files=files,
+                                   provenance=prov, metrics=dict(meta.metrics or {}))
+            final_meta.save(tmp)
         return out
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     finally:
         if was_training:
             layer.train()
