@@ -225,6 +225,8 @@ def main(argv=None) -> int:
         try:
             for i, py in enumerate(args.paddleclas_python):
                 rows.append(PaddleClasRow(py, cfg, tmp, i))
+                if any(r.name == rows[-1].name for r in rows[:-1]):
+                    rows[-1].name += f" #{i + 1}"
             files = rows[0].info["files"]
             for r in rows[1:]:
                 if r.info["files"] != files:
@@ -308,4 +310,7 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == WORKER:
         sys.exit(paddleclas_worker(sys.argv[2]))
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as e:  # a paddleclas interpreter that cannot run: its own error, no traceback of ours
+        sys.exit(f"vs_paddleclas: {e}")
