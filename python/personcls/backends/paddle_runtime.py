@@ -1,4 +1,5 @@
-"""Paddle Inference through ``paddle.inference`` (CPU + oneDNN; GPU + TensorRT)."""
+"""The ``paddle`` backend: Paddle Inference through ``paddle.inference`` (CPU + oneDNN; GPU +
+TensorRT), after the native fused preprocessing on the host."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..errors import BackendError, ModelError
 from ..modelfolder import ModelMeta, paddle_files, trt_cache_dir
-from . import RuntimeOptions
+from . import Pipeline, RuntimeOptions
 
 
 def _import_inference():
@@ -160,3 +161,30 @@ class PaddleRuntime:
                 return self._out.copy_to_cpu()
             except Exception as e:
                 raise BackendError(f"Paddle Inference failed on a device batch: {e}") from e
+
+
+class PaddlePipeline(Pipeline):
+    """Backend ``paddle``: the native fused preprocessing (host) + one :class:`PaddleRuntime`."""
+
+    name = "paddle"
+    host_preprocess = True
+
+    def __init__(self, model_dir: os.PathLike, meta: ModelMeta, options: Optional[RuntimeOptions] = None,
+                 threads: int = 0):
+        from ..preprocess import Preprocessor
+
+        super().__init__(meta)
+        self.runtime = PaddleRuntime(model_dir, meta, options)
+        self.preprocessor = Preprocessor(meta.preprocess, threads=threads)
+
+    def preprocess(self, frames, color: str) -> np.ndarray:
+        return self.preprocessor(list(frames), color)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.runtime.infer(batch)
+
+    def describe(self) -> str:
+        o = self.runtime.options
+        where = f"GPU {o.gpu_id}" + (f" TensorRT {o.precision}" if o.use_tensorrt else "") if o.device == "gpu" \
+            else f"CPU threads={o.cpu_threads or os.cpu_count()}" + (" oneDNN" if o.enable_mkldnn else "")
+        return f"Paddle Inference (Python) {where}"
