@@ -117,6 +117,7 @@ class Classifier:
         batch_size: frames per inference call when predicting lists.
         threshold: overrides the model's someone/nobody threshold.
         mode: "topk" (the tutorial's listing) or "threshold" (one decided class).
+        topk: classes listed per input in topk mode (default: the model's, at most its labels).
         preprocess: preprocessing for a folder without ``personcls.json`` (e.g. an official
             PaddleClas export); ignored when the folder has metadata unless given explicitly.
         options: a :class:`RuntimeOptions` for everything else (TensorRT, precision, ...).
@@ -144,7 +145,7 @@ class Classifier:
 
     def __init__(self, model_dir: Optional[Union[str, os.PathLike]] = None, backend: str = "auto",
                  device: str = "cpu", threads: int = 0, batch_size: int = 8, threshold: Optional[float] = None,
-                 mode: str = "topk", preprocess: Optional[PreprocessSpec] = None,
+                 mode: str = "topk", topk: Optional[int] = None, preprocess: Optional[PreprocessSpec] = None,
                  label_names: Optional[Sequence[str]] = None, options: Optional[RuntimeOptions] = None,
                  decode_threads: int = 0, fast_decode: bool = False, prefetch: int = 1,
                  decode: Optional[imageio.DecodeOptions] = None):
@@ -180,7 +181,7 @@ class Classifier:
         self.backend = choose_backend(backend, device)
         self.pipeline = create_pipeline(self.backend, self.model_dir, self.meta, opts, int(threads))
         check_model_output(self.pipeline, self.meta, self.model_dir)
-        self.postprocessor = Postprocessor(self.meta.postprocess, mode=mode, threshold=threshold,
+        self.postprocessor = Postprocessor(self.meta.postprocess, mode=mode, threshold=threshold, topk=topk,
                                            output_is_probability=self.pipeline.outputs_are_probabilities)
         if decode_threads < 0 or prefetch < 0:
             raise InputError(f"decode_threads and prefetch must be >= 0, got {decode_threads}, {prefetch}")

@@ -32,19 +32,23 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass
 class RuntimeOptions:
-    """Options of every runtime; each uses the ones that apply to it.
+    """The runtime options: one object, whose field names are the only names (the inference YAML
+    maps its keys onto them in ``personcls.inference_config.KEYS``; the native engine's
+    ``EngineOptions`` shares the names of the fields it uses).
 
     device: "cpu" or "gpu" (``gpu_id`` picks the card). cpu_threads: 0 = all cores.
-    TensorRT (Paddle, GPU only): ``use_tensorrt``, ``precision`` fp32/fp16/int8, dynamic
-    batch from ``min_batch`` to ``max_batch`` (optimised for ``opt_batch``), a serialized
-    engine cache in ``trt_cache_dir`` so engines are built once, ``trt_workspace_mb``,
-    ``trt_min_subgraph``. INT8 needs calibration data in the cache dir (``trt_calib``).
-    Native engine on CPU (OpenVINO): ``cpu_precision`` fp32 (default; matches Paddle to
-    ~1e-6) or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2; a
-    BackendError where it has not, see :func:`cpu_precisions`), or
-    int8 (the folder's INT8 IR from ``personcls quantize``; its measured agreement is in
-    personcls.json),
-    ``performance_hint`` latency / throughput, ``model_format`` auto / ir / onnx / paddle.
+    Paddle Inference (``paddle`` / ``paddle-cuda`` backends): ``gpu_mem_mb``, ``enable_mkldnn``,
+    ``mkldnn_cache_capacity``, ``ir_optim``; TensorRT (GPU only): ``use_tensorrt``,
+    ``trt_precision`` fp32 / fp16 / int8 (TensorRT's INT8), dynamic batch from ``min_batch`` to
+    ``max_batch`` (optimised for ``opt_batch``), a serialized engine cache in ``trt_cache_dir``
+    so engines are built once, ``trt_workspace_mb``, ``trt_min_subgraph``; TensorRT INT8
+    calibration data in the cache dir (``trt_calib``).
+    Native engine on CPU (OpenVINO): ``cpu_precision`` fp32 (default; matches Paddle to ~1e-6)
+    or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2; a BackendError
+    where it has not, see :func:`cpu_precisions`), or int8: the folder's INT8 IR from
+    ``personcls quantize`` (its measured agreement is in personcls.json);
+    ``performance_hint`` latency / throughput, ``model_format`` auto / ir / onnx / paddle
+    (which file of the folder OpenVINO reads, :func:`personcls.modelfolder.openvino_files`).
     """
 
     device: str = "cpu"
@@ -55,7 +59,7 @@ class RuntimeOptions:
     mkldnn_cache_capacity: int = 10
     ir_optim: bool = True
     use_tensorrt: bool = False
-    precision: str = "fp32"
+    trt_precision: str = "fp32"
     min_batch: int = 1
     opt_batch: int = 8
     max_batch: int = 32
@@ -72,14 +76,14 @@ class RuntimeOptions:
 
         if self.device not in ("cpu", "gpu"):
             raise InputError(f"device must be 'cpu' or 'gpu', got {self.device!r}")
-        if self.precision not in ("fp32", "fp16", "int8"):
-            raise InputError(f"precision must be fp32, fp16 or int8, got {self.precision!r}")
+        if self.trt_precision not in ("fp32", "fp16", "int8"):
+            raise InputError(f"trt_precision must be fp32, fp16 or int8, got {self.trt_precision!r}")
         if not (1 <= self.min_batch <= self.opt_batch <= self.max_batch):
             raise InputError(f"need 1 <= min_batch <= opt_batch <= max_batch, got "
                              f"{self.min_batch}, {self.opt_batch}, {self.max_batch}")
-        if self.device == "cpu" and (self.use_tensorrt or self.precision != "fp32"):
-            raise InputError(f"TensorRT (use_tensorrt={self.use_tensorrt}, precision={self.precision!r}) needs "
-                             f"device='gpu'; on CPU the precision is cpu_precision")
+        if self.device == "cpu" and (self.use_tensorrt or self.trt_precision != "fp32"):
+            raise InputError(f"TensorRT (use_tensorrt={self.use_tensorrt}, trt_precision={self.trt_precision!r}) "
+                             f"needs device='gpu'; on CPU the precision is cpu_precision")
         if self.cpu_threads < 0:
             raise InputError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
         if self.cpu_precision not in ("fp32", "bf16", "fp16", "int8"):

@@ -49,7 +49,7 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
                 "fp32": pi.PrecisionType.Float32,
                 "fp16": pi.PrecisionType.Half,
                 "int8": pi.PrecisionType.Int8,
-            }[opt.precision]
+            }[opt.trt_precision]
             cache = trt_cache_dir(model_dir, opt.trt_cache_dir)
             cache.mkdir(parents=True, exist_ok=True)
             # Serialized engines land in the cache folder and are reused by later starts.
@@ -61,7 +61,7 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
                     min_subgraph_size=opt.trt_min_subgraph,
                     precision_mode=precision,
                     use_static=True,
-                    use_calib_mode=(opt.precision == "int8" and opt.trt_calib),
+                    use_calib_mode=(opt.trt_precision == "int8" and opt.trt_calib),
                 )
             except Exception as e:  # Paddle raises its own types when built without TensorRT
                 raise BackendError(f"TensorRT is not usable with this PaddlePaddle ({paddle.__version__}): {e}") from e
@@ -185,6 +185,6 @@ class PaddlePipeline(Pipeline):
 
     def describe(self) -> str:
         o = self.runtime.options
-        where = f"GPU {o.gpu_id}" + (f" TensorRT {o.precision}" if o.use_tensorrt else "") if o.device == "gpu" \
+        where = f"GPU {o.gpu_id}" + (f" TensorRT {o.trt_precision}" if o.use_tensorrt else "") if o.device == "gpu" \
             else f"CPU threads={o.cpu_threads or os.cpu_count()}" + (" oneDNN" if o.enable_mkldnn else "")
         return f"Paddle Inference (Python) {where}"
