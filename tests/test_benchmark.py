@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +63,17 @@ def test_benchmark_on_given_images_and_bad_arguments(tmp_path, demo_dir):
         run_benchmark(batches=[0])
     with pytest.raises(InputError, match="not available"):
         run_benchmark(frames=1, backends=["tensorflow"])
+
+
+def test_vs_paddleclas_names_an_interpreter_without_the_package(tmp_path):
+    """benchmarks/vs_paddleclas.py, pointed at an interpreter that lacks the paddleclas package
+    (this one), stops with that interpreter's own error instead of timing anything."""
+    pytest.importorskip("paddle")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "vs_paddleclas.py"
+    p = subprocess.run([sys.executable, str(script), "--paddleclas-python", sys.executable, "--frames", "2",
+                        "--rounds", "1", "--json", str(tmp_path / "r.json")],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert p.returncode != 0
+    assert f"the paddleclas worker ({sys.executable}) exited" in p.stderr
+    assert "No module named 'paddleclas'" in p.stderr
+    assert not (tmp_path / "r.json").exists()

@@ -164,3 +164,14 @@ def test_cuda_matches_cpu(frames):
     cpu = pp(frames)
     gpu = pp.cuda(frames).numpy()
     assert_close(gpu, cpu, spec)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=range(len(SPECS)))
+def test_paddleclas_ops_round_trip(spec):
+    """to_paddleclas_ops (benchmarks/vs_paddleclas.py sets up the paddleclas package with it)
+    reads back as the same spec; a BGR model has no PaddleClas form (its predictor feeds RGB)."""
+    if spec.channel_order == "BGR":
+        with pytest.raises(ValueError, match="RGB"):
+            spec.to_paddleclas_ops()
+    else:
+        assert PreprocessSpec.from_paddleclas_ops(spec.to_paddleclas_ops()) == spec

@@ -316,7 +316,7 @@ def run_benchmark(model_dir: Optional[os.PathLike] = None, images: Optional[Sequ
             if "paddle" in available_backends():
                 base = Baseline(model_dir, tl[0] if len(tl) == 1 else 0)
             else:
-                say("# baseline skipped: it runs on Paddle Inference (pip install 'personcls[paddle]')")
+                say("# baseline skipped: it runs on Paddle Inference (pip install 'personcls[bench]')")
         any_clf = next(iter(clfs.values()))
         setup.update({
             "model_dir": str(model_dir), "input_size": list(any_clf.meta.preprocess.crop_size),
@@ -453,16 +453,21 @@ def _format_profile(e: dict) -> str:
     return f"profile batch {e['batch']:>3} {e['config']:<26} ms/image: {parts}; sum {e['sum_ms_per_image']:.2f}{pipe}"
 
 
-def format_setup(setup: dict) -> List[str]:
+def format_machine(setup: dict) -> List[str]:
+    """The lines of :func:`machine_setup` a reader needs beside any figure: CPU, load, versions."""
     v = setup["versions"]
-    lines = [f"# CPU: {setup['cpu']} ({setup['usable_cpus']} of {setup['logical_cpus']} logical CPUs usable); "
-             f"flags: {' '.join(setup['cpu_flags']) or '-'}",
-             f"# load average at start: {setup['load_average']} (figures on a busy machine are lower; compare the "
-             f"ratios, measured in the same run)",
-             f"# versions: python {setup['python']}, " + ", ".join(f"{k} {x}" for k, x in v.items()),
-             f"# model {setup['model_dir']} (input {setup['input_size'][0]}x{setup['input_size'][1]}); inputs: "
-             f"{setup['inputs']}",
-             f"# prefetch {setup['prefetch_batches']} batch(es); baseline threads {setup['baseline_threads']}"]
+    return [f"# CPU: {setup['cpu']} ({setup['usable_cpus']} of {setup['logical_cpus']} logical CPUs usable); "
+            f"flags: {' '.join(setup['cpu_flags']) or '-'}",
+            f"# load average at start: {setup['load_average']} (figures on a busy machine are lower; compare the "
+            f"ratios, measured in the same run)",
+            f"# versions: python {setup['python']}, " + ", ".join(f"{k} {x}" for k, x in v.items())]
+
+
+def format_setup(setup: dict) -> List[str]:
+    lines = format_machine(setup) + [
+        f"# model {setup['model_dir']} (input {setup['input_size'][0]}x{setup['input_size'][1]}); inputs: "
+        f"{setup['inputs']}",
+        f"# prefetch {setup['prefetch_batches']} batch(es); baseline threads {setup['baseline_threads']}"]
     for name, desc in setup["rows"].items():
         th = setup["threads"][name]
         fd = "; fast_decode ON (JPEGs decoded at reduced DCT scale)" if setup["fast_decode"].get(name) else ""
@@ -500,8 +505,8 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise InputError("--plot needs matplotlib: pip install matplotlib (it comes with "
-                         "'personcls[test]' and 'personcls[train]')") from e
+        raise InputError("--plot needs matplotlib: pip install 'personcls[bench]' (matplotlib, and Paddle "
+                         "for the baseline)") from e
     return plt
 
 

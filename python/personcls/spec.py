@@ -136,6 +136,17 @@ class PreprocessSpec:
             kw["crop_size"] = kw["resize_size"]
         return cls(**kw)
 
+    def to_paddleclas_ops(self) -> List[Dict[str, Any]]:
+        """The inverse of :meth:`from_paddleclas_ops`: these numbers as a PaddleClas
+        ``PreProcess.transform_ops`` list. PaddleClas's predictor always hands its ops RGB
+        frames, so a BGR model has no such list."""
+        if self.channel_order != "RGB":
+            raise ValueError(f"PaddleClas feeds RGB frames; this model wants {self.channel_order}")
+        resize = {"resize_short": self.resize_short} if self.resize_short > 0 else {"size": list(self.resize_size)}
+        return [{"ResizeImage": resize}, {"CropImage": {"size": list(self.crop_size)}},
+                {"NormalizeImage": {"scale": self.scale, "mean": list(self.mean), "std": list(self.std), "order": ""}},
+                {"ToCHWImage": None}]
+
     def to_native(self):
         """The same numbers as a ``personcls._native.PreprocessParams``."""
         from . import _native
