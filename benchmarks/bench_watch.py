@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from personcls.shared_data import data_root
+
 REPO = Path(__file__).resolve().parents[1]
-CLIP = REPO.parent / "shared" / "data" / "video" / "one-by-one-person-detection.mp4"
+CLIP = data_root(REPO) / "video" / "one-by-one-person-detection.mp4"
 
 
 def naive(clf, n_streams, seconds):

@@ -12,7 +12,6 @@ needs (personcls uses imageio.FAST_DECODE_MARGIN). Photos: the 14 demo photos an
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from personcls import imageio
 from personcls.classifier import Classifier
+from personcls.shared_data import data_root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def main() -> int:
     ap.add_argument("--margins", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--ugi", type=int, default=300)
     a = ap.parse_args()
-    data = Path(os.environ.get("PERSONCLS_DATA") or REPO.parent / "shared" / "data")
+    data = data_root(REPO)
     sets = {"demo": sorted(str(p) for p in (data / "demo").glob("*.jpg"))}
     lst = data / "ugi" / "unlabeled_list.txt"
     if a.ugi and lst.is_file():

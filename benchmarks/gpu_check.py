@@ -34,13 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from personcls.shared_data import data_root
+
 REPO = Path(__file__).resolve().parents[1]
 TOL_MAX = 1e-4
 
 
 def default_images() -> Path:
-    env = os.environ.get("PERSONCLS_DATA")
-    return (Path(env) if env else REPO.parent / "shared" / "data") / "demo"
+    return data_root(REPO) / "demo"
 
 
 def median_ms(fn, reps: int) -> float:

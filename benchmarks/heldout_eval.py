@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from personcls.shared_data import data_root
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -43,7 +45,7 @@ def scores(decisions: np.ndarray, labels: np.ndarray) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="exported model folder (default: the shipped model)")
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--data", default=str(data_root(REPO)))
     ap.add_argument("--transfer", default=str(REPO / "output" / "transfer"))
     ap.add_argument("--teachers", action="store_true", help="also report agreement with the teachers")
     ap.add_argument("--config", default=str(REPO / "training" / "configs" / "PPLCNet_x1_0_person_teachers.yaml"),

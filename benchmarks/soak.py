@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
+from personcls.shared_data import data_root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,7 @@ def main() -> int:
     a = ap.parse_args()
     from personcls.backends import available_backends, machine_info
 
-    data = Path(os.environ.get("PERSONCLS_DATA") or REPO.parent / "shared" / "data")
+    data = data_root(REPO)
     names, blobs = photos(data)
     info = machine_info(("personcls", "openvino", "paddlepaddle", "numpy", "opencv-python-headless", "simplejpeg"))
     print(f"# {info['cpu']}, {os.cpu_count()} cores, {info['versions']}")

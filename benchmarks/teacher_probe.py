@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+from personcls.shared_data import data_root
+
+DATA = data_root(Path(__file__).resolve().parents[1])
 
 
 def load_list(path: Path):

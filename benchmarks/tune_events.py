@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from personcls.shared_data import data_root
+
 REPO = Path(__file__).resolve().parents[1]
-VIDEO = REPO.parent / "shared" / "data" / "video"
+VIDEO = data_root(REPO) / "video"
 PERSON_CLIP, CAR_CLIP = "one-by-one-person-detection.mp4", "car-detection.mp4"
 # (enter frame, leave frame) of each visit, 10 fps: first frame in view, first frame out of view
 VISITS = [(62, 198), (228, 448), (504, 698), (746, 868), (922, 1198), (1236, 1360)]

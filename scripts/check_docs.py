@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import List, Tuple
 
+from personcls.shared_data import data_root
+
 REPO = Path(__file__).resolve().parents[1]
 PROGRAMS = ("personcls", "python", "python3", "bash", "pip", "visualdl")
 LINE = re.compile(r"^[^\t]+:\tclass id\(s\): \[[\d, ]+\], score\(s\): \[[\d., ]+\], label_name\(s\): \[.*\]$")
@@ -130,8 +132,8 @@ def short_form(cmd: str) -> str:
 
 
 def fresh_copy(dest: Path) -> Path:
-    """The working tree as a fresh clone has it (tracked + untracked, not ignored), with
-    ../shared linked beside it."""
+    """The working tree as a fresh clone has it (tracked + untracked, not ignored), with the
+    shared data folder linked beside it as ../shared/data."""
     clone = dest / "personcls"
     try:
         files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
@@ -144,9 +146,10 @@ def fresh_copy(dest: Path) -> Path:
         if src.is_file():
             (clone / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, clone / f)
-    shared = REPO.parent / "shared"
-    if shared.exists():
-        (dest / "shared").symlink_to(shared.resolve())
+    data = data_root(REPO)
+    if data.exists():  # as ../shared/data, the path the docs write
+        (dest / "shared").mkdir()
+        (dest / "shared" / "data").symlink_to(data.resolve())
     return clone
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from personcls.shared_data import data_root as _data_root
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def data_root() -> Path:
-    env = os.environ.get("PERSONCLS_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data")
+    """``$PERSONCLS_DATA`` or ../shared/data beside this checkout (``personcls.shared_data``)."""
+    return _data_root(REPO)
 
 
 def decode_all(path, step=1):
@@ -48,13 +49,13 @@ def demo_dir(data_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def random_model(tmp_path_factory) -> Path:
-    """A randomly initialised PPLCNet_x1_0 exported by the project's own export code."""
-    pytest.importorskip("paddle", reason="exporting a model needs PaddlePaddle")
-    from personcls.training.export import export_random_model
+    """*A* model for the SDK tests, not the trained one: a tiny randomly initialised conv net
+    saved as a complete model folder (Paddle program, OpenVINO IR, personcls.json) by
+    tests/tiny_model.py, with Paddle and OpenVINO only (no training package)."""
+    pytest.importorskip("paddle", reason="building the test model needs PaddlePaddle")
+    from tiny_model import build_tiny_model
 
-    out = tmp_path_factory.mktemp("models") / "random_pplcnet"
-    export_random_model(out, arch="PPLCNet_x1_0", crop=224, resize_short=256, seed=0)
-    return out
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", crop=224, resize_short=256, seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +66,8 @@ def trained_like_model(data_dir, tmp_path_factory):
     if not weights.is_file():
         pytest.skip(f"{weights} not found: agreement needs a network whose scores vary between images")
     paddle = pytest.importorskip("paddle", reason="exporting a model needs PaddlePaddle")
-    from personcls.spec import ModelMeta, PostprocessSpec, PreprocessSpec
+    from personcls.modelfolder import ModelMeta
+    from personcls.spec import PostprocessSpec, PreprocessSpec
     from personcls.training.export import export_model
     from personcls.training.models import build_model
 

@@ -14,7 +14,9 @@ import pytest
 paddle = pytest.importorskip("paddle", reason="training needs PaddlePaddle")
 
 from personcls.errors import ConfigError  # noqa: E402
-from personcls.training import cli, distill, engine  # noqa: E402
+from personcls.training import cli, distill  # noqa: E402
+from personcls.training import data as D  # noqa: E402
+from personcls.training.config_access import preprocess_spec  # noqa: E402
 
 from conftest import data_root  # noqa: E402
 
@@ -66,7 +68,7 @@ def test_offline_and_online_teacher_agree(setup, monkeypatch):
     tmp, ov = setup
     monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp / "cache"))
     cfg = cli.load("PPLCNet_x1_0_distillation.yaml", ov + ["Arch.models.0.Teacher.offline=True"])
-    entries = distill.read_lists(cfg["DataLoader"]["Train"]["dataset"]["cls_label_path"], None, 2)
+    entries = D.read_lists(cfg["DataLoader"]["Train"]["dataset"]["cls_label_path"], None, 2)
     assert [e.label for e in entries].count(-1) == 8
     paths = [e.path for e in entries]
     table, f = distill.load_or_compute_offline(cfg, paths)
@@ -77,10 +79,8 @@ def test_offline_and_online_teacher_agree(setup, monkeypatch):
     assert f.stat().st_mtime_ns == mtime and np.array_equal(table, table2)
 
     # online: the teacher inside the DistillationModel on the same augmentation-free views
-    from personcls.training import data as D
-
     model = distill.build_distillation_model(cfg, for_training=False, with_teacher=True)
-    ds = D.ListDataset(entries, D.EvalPipeline(engine.preprocess_spec(cfg)))
+    ds = D.ListDataset(entries, D.EvalPipeline(preprocess_spec(cfg)))
     x = paddle.to_tensor(np.stack([ds[i][0] for i in range(len(ds))]))
     online = model.teacher_logits(x).numpy()
     assert np.abs(online - table).max() < 1e-4

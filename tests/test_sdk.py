@@ -1,4 +1,4 @@
-"""The Classifier over a real exported model (random PPLCNet_x1_0) and real photos."""
+"""The Classifier over a real model folder (the tiny random conv net of tests/tiny_model.py) and real photos."""
 
 from __future__ import annotations
 

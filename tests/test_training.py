@@ -272,15 +272,17 @@ def test_train_eval_infer_export_debug(data, tmp_path, capsys):
 
     from personcls.imageio import read_image
     from personcls.preprocess import reference_preprocess
-    from personcls.spec import ModelMeta
+    from personcls.modelfolder import ModelMeta
     from personcls.training.cli import load, run
     from personcls.training.data import EvalPipeline, read_list
-    from personcls.training.engine import build_net, preprocess_spec
+    from personcls.training.config_access import preprocess_spec
+    from personcls.training.engine import train
+    from personcls.training.nets import build_net
 
     out = tmp_path / "output"
     ov = debug_overrides(data, out, size=64, epochs=2, workers=2)
     t0 = time.time()
-    assert run("train", "PPLCNet_x1_0.yaml", ov) == 0
+    res = train(load("PPLCNet_x1_0.yaml", ov))
     rd = out / "PPLCNet_x1_0"
     for f in ("config.yaml", "metrics.csv", "train.log", "latest.pdparams", "latest.pdopt", "latest.json",
               "best_model.pdparams", "best_model.json"):
@@ -291,7 +293,16 @@ def test_train_eval_infer_export_debug(data, tmp_path, capsys):
     assert set(rows[0]) >= {"lr", "train_loss", "train_acc", "val_acc", "precision", "recall", "f1", "tpr_at_fpr",
                             "threshold", "seconds", "images_per_s"}
     assert not list(rd.glob("*.tmp")) and not list(rd.glob(".*.tmp"))
-    # a second identical command finds the run finished and does nothing
+    # train() returns the run's metrics: every epoch's row as numbers, and the best epoch
+    assert res["run_dir"] == str(rd) and res["epochs"] == 2 and res["trained_epochs"] == 2
+    assert [h["epoch"] for h in res["history"]] == [1, 2]
+    for h, r in zip(res["history"], rows):
+        assert h["val_acc"] == float(r["val_acc"]) and h["train_loss"] == float(r["train_loss"])
+    assert res["best"] == json.loads((rd / "best_model.json").read_text())["best"]
+    assert res["best"]["value"] == pytest.approx(max(h["val_acc"] for h in res["history"]), abs=1e-6)
+    # a second identical command finds the run finished and does nothing (and returns the same figures)
+    again = train(load("PPLCNet_x1_0.yaml", ov))
+    assert again["trained_epochs"] == 0 and again["history"] == res["history"] and again["best"] == res["best"]
     assert run("train", "PPLCNet_x1_0.yaml", ov) == 0
     best = [f"Global.pretrained_model={rd / 'best_model'}"]
     # eval / infer / export name only the checkpoint and the list: the 64 px network and
@@ -364,7 +375,8 @@ def test_warmup_covering_the_run_warns(data, tmp_path, caplog):
 
 
 def test_export_leaves_no_half_folder(tmp_path):
-    from personcls.spec import ModelMeta, PostprocessSpec, PreprocessSpec
+    from personcls.modelfolder import ModelMeta
+    from personcls.spec import PostprocessSpec, PreprocessSpec
     from personcls.training.export import export_model, export_random_model
     from personcls.training.models import build_model
 
@@ -385,7 +397,7 @@ def test_export_leaves_no_half_folder(tmp_path):
 
 def test_config_resolution_and_errors(data, tmp_path, monkeypatch):
     from personcls.training.cli import DEFAULT_CONFIG, load, resolve_config_path, run
-    from personcls.training.engine import build_net
+    from personcls.training.nets import build_net
 
     assert resolve_config_path("PPLCNet_x1_0.yaml") == DEFAULT_CONFIG  # bare name -> packaged
     with pytest.raises(ConfigError, match="does not exist"):

@@ -11,7 +11,7 @@ Ops (PaddleClas names, the tutorial's "EDA" = the last two with a probability ea
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional
 
 import cv2
 import numpy as np

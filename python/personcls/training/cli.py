@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 from ..config import load_config
 from ..config import resolve_config_path as _resolve
 from ..errors import ConfigError
+from .config_access import weights_prefix
 
 # the repository's training/configs/*.yaml, installed here by the wheel (pyproject wheel.packages)
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -45,8 +46,7 @@ MODEL_KEYS = ("Arch", "Preprocess")
 
 def run_config_of(checkpoint: str) -> Optional[Path]:
     """The resolved config a checkpoint's run wrote (``<run folder>/config.yaml``), if any."""
-    prefix = checkpoint[: -len(".pdparams")] if checkpoint.endswith(".pdparams") else checkpoint
-    f = Path(prefix).parent / "config.yaml"
+    f = Path(weights_prefix(checkpoint)).parent / "config.yaml"
     return f if f.is_file() else None
 
 
@@ -86,8 +86,13 @@ def run(command: str, config_path: Optional[str], overrides: List[str]) -> int:
         from .search import search
 
         return int(search(config_path, overrides) or 0)
-    cfg = load(config_path, overrides) if command == "train" else load_for_checkpoint(config_path, overrides)
-    from . import engine
+    if command == "train":
+        from .engine import train
 
-    return int({"train": engine.train, "eval": engine.evaluate, "infer": engine.infer,
-                "export": engine.export}[command](cfg) or 0)
+        train(load(config_path, overrides))  # returns the run's metrics (search uses them)
+        return 0
+    cfg = load_for_checkpoint(config_path, overrides)
+    from .engine import export, infer
+    from .evaluation import evaluate
+
+    return int({"eval": evaluate, "infer": infer, "export": export}[command](cfg) or 0)

@@ -1,4 +1,5 @@
-"""Data: PaddleClas list files, the dataset, train / eval pipelines, the DataLoader.
+"""Data: PaddleClas list files, the dataset, train / eval pipelines, the DataLoader, and the
+train / eval data a config's ``DataLoader`` section describes.
 
 A list file holds one ``relative/path label`` per line (``label`` an integer class id;
 unlabeled lists hold paths only). Paths are relative to ``image_root`` when given, else to
@@ -20,9 +21,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from ..spec import PreprocessSpec
 from . import augment
+from . import config_access as C
 
 log = logging.getLogger("personcls.training")
 
@@ -206,11 +208,7 @@ class ListDataset:
             img = self.load(index)
             x = self.pipeline(img, rng, geom) if self.with_geometry else self.pipeline(img, rng)
             ok = 1
-        except (InputError, OSError, ValueError) as err:  # unreadable / undecodable image
-            w, h = self.pipeline.out_size
-            x = np.zeros((3, h, w), np.float32)
-            ok = 0
-        except Exception:  # cv2.error and other decode failures
+        except Exception:  # unreadable / undecodable image (InputError, OSError, cv2.error, ...)
             w, h = self.pipeline.out_size
             x = np.zeros((3, h, w), np.float32)
             ok = 0
@@ -316,3 +314,72 @@ def make_loader(ds: ListDataset, batch_sampler, num_workers: int = 0, use_shared
     return paddle.io.DataLoader(_make_paddle_dataset(ds), batch_sampler=batch_sampler, num_workers=int(num_workers),
                                 use_shared_memory=bool(use_shared_memory), worker_init_fn=_worker_init,
                                 return_list=True)
+
+
+# ----------------------------------------------------------------------------- from the config
+def read_lists(paths, image_root, class_num: int) -> List[ListEntry]:
+    """One or several list files, each line ``path label`` or ``path`` (unlabeled: label -1)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not isinstance(paths, (list, tuple)) or not paths:
+        raise ConfigError(f"DataLoader.Train.dataset.cls_label_path must be a list file or a list of them, got {paths!r}")
+    entries = []
+    for p in paths:
+        entries += read_list(str(p), image_root, labeled=None, class_num=class_num)
+    return entries
+
+
+def _dataset_cfg(cfg: Dict[str, Any], split: str) -> Tuple[Dict[str, Any], str]:
+    ds = C.get(cfg, f"DataLoader.{split}.dataset") or {}
+    path = ds.get("cls_label_path")
+    if not path:
+        raise ConfigError(f"DataLoader.{split}.dataset.cls_label_path is required")
+    return ds, (str(path) if not isinstance(path, list) else ", ".join(map(str, path)))
+
+
+def _loader_opts(cfg: Dict[str, Any], split: str) -> Dict[str, Any]:
+    ld = C.get(cfg, f"DataLoader.{split}.loader") or {}
+    return {"num_workers": C.integer(ld.get("num_workers", 0), f"DataLoader.{split}.loader.num_workers", 0),
+            "use_shared_memory": C.as_bool(ld.get("use_shared_memory", True), "use_shared_memory")}
+
+
+def _batch_size(cfg: Dict[str, Any], split: str) -> int:
+    s = C.get(cfg, f"DataLoader.{split}.sampler") or {}
+    return C.integer(s.get("batch_size", 64), f"DataLoader.{split}.sampler.batch_size", 1)
+
+
+def build_train_data(cfg: Dict[str, Any], spec: PreprocessSpec, seed: int, with_geometry: bool = False):
+    """``DataLoader.Train``: (dataset, epoch-seeded sampler, loader). A distillation config's
+    lists may hold unlabeled lines (label -1) and may be several files."""
+    ds_cfg, path = _dataset_cfg(cfg, "Train")
+    n_cls = C.class_num(cfg)
+    if C.is_distillation(cfg):
+        entries = read_lists(ds_cfg.get("cls_label_path"), ds_cfg.get("image_root"), n_cls)
+    else:
+        entries = read_list(path, ds_cfg.get("image_root"), labeled=True, class_num=n_cls)
+    missing = [e.path for e in entries if not os.path.isfile(e.path)]
+    if missing:
+        log.warning("%s: %d of %d listed images do not exist and will be skipped (first: %s)", path, len(missing),
+                    len(entries), missing[0])
+    pipe = TrainPipeline(ds_cfg.get("transform_ops") or [], spec)
+    ds = ListDataset(entries, pipe, seed=seed, with_geometry=with_geometry)
+    s = C.get(cfg, "DataLoader.Train.sampler") or {}
+    pds = _make_paddle_dataset(ds)
+    sampler = EpochBatchSampler(pds, _batch_size(cfg, "Train"),
+                                shuffle=C.as_bool(s.get("shuffle", True), "sampler.shuffle"),
+                                drop_last=C.as_bool(s.get("drop_last", False), "sampler.drop_last"), seed=seed)
+    loader = _paddle().io.DataLoader(pds, batch_sampler=sampler, worker_init_fn=_worker_init, return_list=True,
+                                     **_loader_opts(cfg, "Train"))
+    return ds, sampler, loader
+
+
+def build_eval_data(cfg: Dict[str, Any], spec: PreprocessSpec):
+    """``DataLoader.Eval``: (dataset, loader), preprocessed with ``spec`` (the export's numbers)."""
+    ds_cfg, path = _dataset_cfg(cfg, "Eval")
+    if ds_cfg.get("transform_ops"):
+        raise ConfigError("DataLoader.Eval.dataset.transform_ops is not used: evaluation preprocesses with the "
+                          "Preprocess section (the same numbers the export writes); remove transform_ops")
+    entries = read_list(path, ds_cfg.get("image_root"), labeled=True, class_num=C.class_num(cfg))
+    ds = ListDataset(entries, EvalPipeline(spec))
+    loader = make_loader(ds, PlainBatchSampler(len(ds), _batch_size(cfg, "Eval")), **_loader_opts(cfg, "Eval"))
+    return ds, loader

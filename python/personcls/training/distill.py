@@ -36,7 +36,6 @@ sha256, the preprocessing and the image list, so runs and search trials share it
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -47,19 +46,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, ModelError
-from . import teachers
+from . import config_access as C
+from . import data as D
+from . import recipe, teachers
+from .runlog import progress
 
 log = logging.getLogger("personcls.training")
 
-NAME = "DistillationModel"
 # keys of a sub-model entry that are not constructor arguments
 _SUB_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "mean", "std", "offline", "offline_outputs",
                  "freeze_bn", "use_sync_bn")
 LOSSES = ("DistillationDMLLoss", "DistillationKLDivLoss", "DistillationJSDivLoss", "DistillationGTCELoss", "CELoss")
-
-
-def is_distillation(cfg: Dict[str, Any]) -> bool:
-    return str((cfg.get("Arch") or {}).get("name")) == NAME
 
 
 # ----------------------------------------------------------------------------- config
@@ -98,14 +95,6 @@ def sub_models(cfg: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def student_cfg(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """A plain config whose ``Arch`` is the student (for export metadata, eval of the student)."""
-    st = {k: v for k, v in sub_models(cfg)["Student"].items() if k != "_index"}
-    out = copy.deepcopy(cfg)
-    out["Arch"] = st
-    return out
-
-
 def external_teacher(cfg: Dict[str, Any]) -> Optional["teachers.ExternalTeacher"]:
     """The ``External`` teacher of a distillation config, built and checked; None for a Paddle teacher."""
     t = sub_models(cfg)["Teacher"]
@@ -119,14 +108,11 @@ def estimate_target_prior(cfg: Dict[str, Any], views: int = 2048, seed: int = 0)
     as in training): the prior the student was taught, for checkpoints that did not record it."""
     import paddle
 
-    from . import engine
-
     ext = external_teacher(cfg)
     if ext is None:
         raise ConfigError("Global.balance_prior needs an External teacher (its targets define the prior)")
-    spec = engine.preprocess_spec(cfg)
-    ds, _, _ = engine.build_train_data(cfg, spec, int(engine._get(cfg, "Global.seed", 42)),
-                                       with_geometry=ext.needs_geometry)
+    spec = C.preprocess_spec(cfg)
+    ds, _, _ = D.build_train_data(cfg, spec, int(C.get(cfg, "Global.seed", 42)), with_geometry=ext.needs_geometry)
     ext.prepare_cache([e.path for e in ds.entries])
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(ds), size=min(views, len(ds)), replace=False)
@@ -152,46 +138,22 @@ def teacher_offline_path(cfg: Dict[str, Any]) -> Optional[str]:
     path = t.get("offline_outputs")
     if path not in (None, False, "", "null"):
         return str(path)
-    from .engine import _as_bool
-
-    return "auto" if _as_bool(t.get("offline", False), "Arch.models.Teacher.offline") else None
-
-
-def _build_one(entry: Dict[str, Any], where: str):
-    from .models import build_model
-    from .engine import _int
-
-    kw = {k: v for k, v in entry.items() if k not in _SUB_RESERVED and k != "_index"}
-    try:
-        return build_model(str(entry["name"]), class_num=_int(entry.get("class_num", 2), f"{where}.class_num", 2), **kw)
-    except ValueError as e:
-        raise ConfigError(f"{where}: {e}") from None
+    return "auto" if C.as_bool(t.get("offline", False), "Arch.models.Teacher.offline") else None
 
 
 def _load_sub(net, entry: Dict[str, Any], where: str, must_fit: bool) -> Optional[Dict[str, Any]]:
-    from .engine import _resolve_weights_prefix
-    from .weights import load_pretrained, official_url
-
     pre = entry.get("pretrained")
-    if pre in (None, False, "", "null"):
-        if must_fit:
-            raise ConfigError(f"{where}.pretrained is required: a teacher needs trained weights "
-                              f"(e.g. -o Arch.models.0.Teacher.pretrained=output/MobileNetV2/best_model)")
-        return None
-    if pre is True:
-        pre = official_url(str(entry["name"]), bool(entry.get("use_ssld", False)))
-    pre = _resolve_weights_prefix(str(pre))
-    log.info("%s.pretrained: %s", where, pre)
-    rep = load_pretrained(net, pre, min_fraction=1.0 if must_fit else 0.5, strict_shapes=must_fit)
-    return {"source": rep.source, "loaded": len(rep.loaded), "skipped_shape": [k for k, _, _ in rep.shape_mismatch]}
+    if must_fit and pre in (None, False, "", "null"):
+        raise ConfigError(f"{where}.pretrained is required: a teacher needs trained weights "
+                          f"(e.g. -o Arch.models.0.Teacher.pretrained=output/MobileNetV2/best_model)")
+    return recipe.start_weights(net, pre, str(entry["name"]), bool(entry.get("use_ssld", False)),
+                                f"{where}.pretrained", must_fit=must_fit)
 
 
 # ----------------------------------------------------------------------------- the model
 def _renorm_coeffs(cfg: Dict[str, Any], entry: Dict[str, Any]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """(a, b) with x_teacher = a * x_student + b per channel, or None when the same."""
-    from .engine import preprocess_spec
-
-    spec = preprocess_spec(cfg)
+    spec = C.preprocess_spec(cfg)
     mean_t = entry.get("mean")
     std_t = entry.get("std")
     if mean_t is None and std_t is None:
@@ -209,7 +171,8 @@ def _renorm_coeffs(cfg: Dict[str, Any], entry: Dict[str, Any]) -> Optional[Tuple
     return a.astype(np.float32), b.astype(np.float32)
 
 
-def _set_bn_eval(layer) -> None:
+def set_bn_eval(layer) -> None:
+    """Put every BatchNorm of ``layer`` in inference mode (statistics frozen)."""
     import paddle.nn as nn
 
     for sub in layer.sublayers(include_self=True):
@@ -278,7 +241,7 @@ def build_distillation_model(cfg: Dict[str, Any], for_training: bool, with_teach
     subs = sub_models(cfg)
     st, te = subs["Student"], subs["Teacher"]
     st_where, te_where = f"Arch.models.{st['_index']}.Student", f"Arch.models.{te['_index']}.Teacher"
-    student = _build_one(st, st_where)
+    student = recipe.build_arch(st, st_where, _SUB_RESERVED)
     sources: Dict[str, Any] = {}
     if for_training:
         sources["student_pretrained"] = _load_sub(student, st, st_where, must_fit=False)
@@ -288,7 +251,7 @@ def build_distillation_model(cfg: Dict[str, Any], for_training: bool, with_teach
         with_teacher = False
     teacher = renorm = None
     if with_teacher:
-        teacher = _build_one(te, te_where)
+        teacher = recipe.build_arch(te, te_where, _SUB_RESERVED)
         sources["teacher"] = _load_sub(teacher, te, te_where, must_fit=True)
         renorm = _renorm_coeffs(cfg, te)
     model = _make_model_class()(student, teacher, renorm)
@@ -339,9 +302,7 @@ def build_loss(cfg: Dict[str, Any]):
     import paddle
     import paddle.nn.functional as F
 
-    from .engine import _get, _num
-
-    items = _get(cfg, "Loss.Train") or []
+    items = C.get(cfg, "Loss.Train") or []
     if not items:
         raise ConfigError("Loss.Train is empty: a distillation run needs at least one Distillation*Loss")
     terms = []
@@ -353,15 +314,15 @@ def build_loss(cfg: Dict[str, Any]):
         args = dict(args or {})
         if name not in LOSSES:
             raise ConfigError(f"{where}: loss {name!r} is not supported in distillation (known: {', '.join(LOSSES)})")
-        w = _num(args.get("weight", 1.0), f"{where}.{name}.weight", 0.0)
+        w = C.number(args.get("weight", 1.0), f"{where}.{name}.weight", 0.0)
         if name in ("DistillationGTCELoss", "CELoss"):
             names = [str(n) for n in args.get("model_names", ["Student"])]
             if names != ["Student"]:
                 raise ConfigError(f"{where}.{name}.model_names: only [Student] trains, got {names}")
-            eps = _num(args.get("epsilon", 0.0) or 0.0, f"{where}.{name}.epsilon", 0.0)
+            eps = C.number(args.get("epsilon", 0.0) or 0.0, f"{where}.{name}.epsilon", 0.0)
             terms.append(("gt", name, w, eps, None))
         else:
-            T = _num(args.get("temperature", 1.0), f"{where}.{name}.temperature", 1e-6)
+            T = C.number(args.get("temperature", 1.0), f"{where}.{name}.temperature", 1e-6)
             terms.append(("soft", name, w, T, _pairs(args, f"{where}.{name}")))
 
     if all(t[2] == 0 for t in terms):
@@ -402,25 +363,9 @@ def build_loss(cfg: Dict[str, Any]):
     return f
 
 
-# ----------------------------------------------------------------------------- data
-def read_lists(paths, image_root, class_num: int):
-    """One or several list files, each line ``path label`` or ``path`` (unlabeled: label -1)."""
-    from . import data as D
-
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    if not isinstance(paths, (list, tuple)) or not paths:
-        raise ConfigError(f"DataLoader.Train.dataset.cls_label_path must be a list file or a list of them, got {paths!r}")
-    entries = []
-    for p in paths:
-        entries += D.read_list(str(p), image_root, labeled=None, class_num=class_num)
-    return entries
-
-
 # ----------------------------------------------------------------------------- offline teacher outputs
 def _teacher_fingerprint(cfg: Dict[str, Any], paths: Sequence[str]) -> Dict[str, Any]:
-    from .engine import preprocess_spec, sha256_file
-    from .weights import resolve
+    from .weights import resolve, sha256_file
 
     te = sub_models(cfg)["Teacher"]
     pre = te.get("pretrained")
@@ -429,7 +374,7 @@ def _teacher_fingerprint(cfg: Dict[str, Any], paths: Sequence[str]) -> Dict[str,
     wfile = resolve(str(pre))
     arch = {k: v for k, v in te.items() if k not in ("pretrained", "offline", "offline_outputs", "_index")}
     return {"teacher": arch, "weights": str(wfile), "weights_sha256": sha256_file(wfile),
-            "preprocess": preprocess_spec(cfg).to_dict(),
+            "preprocess": C.preprocess_spec(cfg).to_dict(),
             "images_sha256": hashlib.sha256("\n".join(paths).encode()).hexdigest()}
 
 
@@ -444,18 +389,13 @@ def compute_teacher_outputs(cfg: Dict[str, Any], paths: Sequence[str], batch_siz
                             num_workers: int = 0) -> np.ndarray:
     """Teacher logits [N, C] on the augmentation-free (eval) view of each image; rows of
     unreadable images are NaN."""
-    import paddle
-
-    from . import data as D
-    from .engine import _progress, preprocess_spec
-
     model = build_distillation_model(cfg, for_training=False, with_teacher=True)
     model.eval()
-    spec = preprocess_spec(cfg)
+    spec = C.preprocess_spec(cfg)
     ds = D.ListDataset([D.ListEntry(p, -1) for p in paths], D.EvalPipeline(spec))
     loader = D.make_loader(ds, D.PlainBatchSampler(len(ds), batch_size), num_workers=num_workers)
     out = None
-    for x, _, idx, ok in _progress(loader, len(loader), "teacher outputs"):
+    for x, _, idx, ok in progress(loader, len(loader), "teacher outputs"):
         t = model.teacher_logits(x).astype("float32").numpy()
         if out is None:
             out = np.full((len(paths), t.shape[1]), np.nan, np.float32)
@@ -511,3 +451,37 @@ class OfflineTeacher:
             rows = np.where(ok[:, None], rows, 0.0)
         out["Teacher"] = paddle.to_tensor(rows.astype(np.float32))
         return out, ok
+
+
+# ----------------------------------------------------------------------------- in the training loop
+def training_targets(cfg: Dict[str, Any], entries, external: Optional["teachers.ExternalTeacher"], spec,
+                     sources: Dict[str, Any]):
+    """(criterion, teach) for a distillation run over ``entries`` (the training list):
+    ``criterion(outputs, labels) -> (loss, parts)`` and ``teach(outputs, x, labels, idx, boxes)``,
+    which adds the teacher's logits to the student's outputs where a cached (offline) or
+    External teacher gives them (an online Paddle teacher runs inside the model). Prepares the
+    teacher caches first and records them in ``sources``."""
+    criterion = build_loss(cfg)
+    paths = [e.path for e in entries]
+    offline = None
+    if external is not None:
+        files = external.prepare_cache(paths, progress)
+        sources["external_teacher"] = dict(external.describe(), cache=files)
+    elif teacher_offline_path(cfg) is not None:
+        table, tfile = load_or_compute_offline(cfg, paths)
+        offline = OfflineTeacher(table)
+        sources["offline_teacher_outputs"] = str(tfile)
+    n_lab = sum(e.label >= 0 for e in entries)
+    log.info("distillation: %d labeled + %d unlabeled training images, teacher %s", n_lab,
+             len(entries) - n_lab, "offline (cached outputs)" if offline else
+             (f"external ({external.targets} targets)" if external else "online"))
+
+    def teach(out, x, y, idx, box):
+        """The model's outputs plus the teacher's, where a cached or external teacher gives them."""
+        if offline is not None:
+            return offline(idx.numpy(), out, y)[0]
+        if external is not None:
+            return external.attach(out, x, idx.numpy(), box, spec)
+        return out
+
+    return criterion, teach

@@ -33,19 +33,20 @@ an unfinished trial resumes from its ``latest`` checkpoint. Results: ``results.c
 
 from __future__ import annotations
 
-import copy
 import csv
 import hashlib
 import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from ..config import load_config, parse_value
+from ..config import load_config
 from ..errors import ConfigError
+from . import config_access as C
+from .runlog import setup_logging
 
 log = logging.getLogger("personcls.training")
 
@@ -128,49 +129,39 @@ def _training_cfg(trial: Trial) -> Dict[str, Any]:
     return load(trial.config_file, trial.overrides + [f"Global.output_dir={trial.out}"])
 
 
-def _read_result(run_dir: Path, metric: str, epochs: int) -> Optional[Dict[str, Any]]:
-    f = run_dir / "latest.json"
-    if not f.is_file():
-        return None
-    info = json.loads(f.read_text())
-    if int(info.get("epoch", 0)) < epochs:
-        return None
-    rows = []
-    mf = run_dir / "metrics.csv"
-    if mf.is_file():
-        with open(mf, newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if r.get(_csv_col(metric))]
+# the search metric -> its column of a run's history (train()'s metrics; metrics.csv)
+METRIC_COLUMN = {"acc": "val_acc", "f1": "f1", "tpr_at_fpr": "tpr_at_fpr"}
+
+
+def trial_result(history: List[Dict[str, Any]], metric: str) -> Optional[Dict[str, Any]]:
+    """A finished trial's row figures from its epochs: the best evaluated epoch by ``metric``
+    (the earliest of equals) and the training time; None when no epoch was evaluated."""
+    col = METRIC_COLUMN[metric]
+    rows = [r for r in history if r.get(col) is not None]
     if not rows:
         return None
-    best = max(rows, key=lambda r: (float(r[_csv_col(metric)]), -int(r["epoch"])))
-    secs = sum(float(r.get("seconds") or 0) for r in rows)
-    return {"metric": float(best[_csv_col(metric)]), "val_acc": float(best["val_acc"]),
-            "tpr_at_fpr": float(best["tpr_at_fpr"]), "threshold": float(best["threshold"]),
-            "best_epoch": int(best["epoch"]), "seconds": round(secs, 1)}
-
-
-def _csv_col(metric: str) -> str:
-    return {"acc": "val_acc", "f1": "f1", "tpr_at_fpr": "tpr_at_fpr"}[metric]
+    best = max(rows, key=lambda r: (r[col], -r["epoch"]))
+    return {"metric": best[col], "val_acc": best["val_acc"], "tpr_at_fpr": best["tpr_at_fpr"],
+            "threshold": best["threshold"], "best_epoch": best["epoch"],
+            "seconds": round(sum(r["seconds"] or 0 for r in rows), 1)}
 
 
 def run_trial(trial: Trial, metric: str) -> Dict[str, Any]:
-    from . import engine
+    """Train the trial's run (resuming it, or nothing when it finished in an earlier search)."""
+    from .engine import train
 
     cfg = _training_cfg(trial)
-    run_dir = engine.run_dir_of(cfg)
-    epochs = int(engine._get(cfg, "Global.epochs"))
-    res = _read_result(run_dir, metric, epochs)
-    if res is not None:
-        log.info("trial %s (%s = %s): finished earlier, %s %.4f", trial.name, trial.key, _fmt(trial.value), metric,
-                 res["metric"])
-        return dict(res, status="cached", run_dir=str(run_dir), epochs=epochs)
-    log.info("trial %s: %s = %s -> %s", trial.name, trial.key, _fmt(trial.value), run_dir)
-    engine.train(cfg)
-    engine.setup_logging(None)
-    res = _read_result(run_dir, metric, epochs)
+    log.info("trial %s: %s = %s -> %s", trial.name, trial.key, _fmt(trial.value), C.run_dir_of(cfg))
+    out = train(cfg)
+    setup_logging(None)
+    res = trial_result(out["history"], metric)
     if res is None:
         raise ConfigError(f"trial {trial.name} produced no evaluation (is Global.eval_during_train off?)")
-    return dict(res, status="trained", run_dir=str(run_dir), epochs=epochs)
+    status = "trained" if out["trained_epochs"] else "cached"
+    if status == "cached":
+        log.info("trial %s (%s = %s): finished earlier, %s %.4f", trial.name, trial.key, _fmt(trial.value), metric,
+                 res["metric"])
+    return dict(res, status=status, run_dir=out["run_dir"], epochs=out["epochs"])
 
 
 def _write_tables(out: Path, rows: List[Dict[str, Any]], metric: str) -> None:
@@ -215,9 +206,7 @@ def check_teachers(scfg: Dict[str, Any]) -> None:
 
 
 def search(cfg_path: Optional[str], overrides: Sequence[str]) -> int:
-    from . import engine
-
-    engine.setup_logging(None)
+    setup_logging(None)
     scfg = load_search_config(cfg_path or "PPLCNet_x1_0_search.yaml", overrides)
     check_teachers(scfg)
     out = Path(str(scfg["output_dir"]))

@@ -65,7 +65,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import ConfigError, ModelError
-from ..spec import _parse_scale, file_sha256
+from ..modelfolder import file_sha256
+from ..spec import _parse_scale
 
 log = logging.getLogger("personcls.training")
 

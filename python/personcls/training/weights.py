@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import ModelError
-from ..spec import file_sha256
+from ..modelfolder import file_sha256
 
 log = logging.getLogger("personcls.training")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import paddle
 import paddle.nn as nn
-from paddle import ParamAttr
 
 # (expansion t, out channels c, repeats n, first stride s), stages conv2..conv8
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),

@@ -8,7 +8,6 @@ Parameter names and shapes follow PaddleClas's official ``PPLCNet_x*_pretrained.
 
 from __future__ import annotations
 
-import paddle
 import paddle.nn as nn
 from paddle import ParamAttr
 from paddle.nn.initializer import KaimingNormal

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import paddle
 import paddle.nn as nn
 from paddle import ParamAttr
 from paddle.nn.initializer import Uniform
