@@ -20,7 +20,7 @@ import pytest
 from personcls.backends import RuntimeOptions, available_backends
 from personcls.backends import Pipeline, create_pipeline
 from personcls.classifier import Classifier
-from personcls.spec import ModelMeta
+from personcls.modelfolder import ModelMeta
 
 TOL = 1e-4
 

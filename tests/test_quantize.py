@@ -24,7 +24,7 @@ import pytest
 from personcls import BackendError, InputError, ModelError
 from personcls.backends import RuntimeOptions, available_backends, cpu_precisions
 from personcls.classifier import Classifier
-from personcls.spec import ModelMeta
+from personcls.modelfolder import ModelMeta
 
 pytest.importorskip("nncf", reason="INT8 quantization needs nncf (personcls[quant])")
 pytestmark = pytest.mark.skipif("native" not in available_backends(), reason="native engine not built")
