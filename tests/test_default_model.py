@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import decode_all
-from personcls.spec import default_model_dir
+from personcls.modelfolder import default_model_dir
 
 MEASURED_RIGHT = 13  # of 14, measured when shipped (MODEL_CARD.md)
 MARGIN = 1             # images

@@ -40,7 +40,7 @@ def meta(random_model):
 @pytest.fixture(scope="module")
 def engine(random_model, meta):
     return load_folder(random_model, meta.preprocess.to_native(), "openvino",
-                       options(num_classes=meta.num_classes, output_is_probability=meta.output_is_probability))
+                       options(num_classes=meta.num_classes))
 
 
 @pytest.fixture(scope="module")
@@ -176,20 +176,19 @@ def test_unknown_runtime_and_options_are_refused(random_model, meta):
         load_folder(random_model, params, "tflite")
     with pytest.raises(InputError, match="performance_hint"):
         load_folder(random_model, params, "openvino", options(performance_hint="fast"))
-    with pytest.raises(InputError, match="precision"):
-        load_folder(random_model, params, "openvino", options(precision="int4"))
+    with pytest.raises(InputError, match="cpu_precision"):
+        load_folder(random_model, params, "openvino", options(cpu_precision="int4"))
     with pytest.raises(TypeError, match="no option"):
         options(thread=2)
     with pytest.raises(InputError, match="model_format"):
         openvino_files(random_model, None, "tflite")
-    if not _native.build_info()["paddle_inference"]:
-        with pytest.raises(BackendError, match="PADDLE_INFERENCE_DIR"):
-            load_folder(random_model, params, "paddle")
+    with pytest.raises(InputError, match="no Paddle Inference runtime"):  # configured once, in Python
+        load_folder(random_model, params, "paddle")
 
 
 def test_logit_models_get_softmax_once(tmp_path, frames):
     """A real OpenVINO model that outputs logits (mean colour -> linear layer): the engine
-    applies softmax, the Classifier does not apply it again."""
+    returns them as they are, the Postprocessor (the one place) applies softmax once."""
     import openvino as ov
     import openvino.opset13 as ops
 
@@ -211,12 +210,15 @@ def test_logit_models_get_softmax_once(tmp_path, frames):
     z = batch.mean(axis=(2, 3)) @ w + b
     ref = np.exp(z - z.max(1, keepdims=True))
     ref /= ref.sum(1, keepdims=True)
-    e = load_folder(d, meta.preprocess.to_native(), "openvino", options(output_is_probability=False))
+    e = load_folder(d, meta.preprocess.to_native(), "openvino", options())
     np.testing.assert_allclose(e.infer(batch), z, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(e.run(frames), ref, atol=1e-5)
-    np.testing.assert_allclose(_native.softmax(z), ref, atol=1e-6)
-    res = Classifier(d, backend="native").predict(frames)
+    np.testing.assert_allclose(e.run(frames), z, rtol=1e-4, atol=1e-4)
+    clf = Classifier(d, backend="native")
+    assert not clf.pipeline.outputs_are_probabilities
+    res = clf.predict(frames)
     np.testing.assert_allclose([r.person_score for r in res], ref[:, 1], atol=1e-5)
+    clf._host_preprocess = False  # the run_frames path: the same single softmax
+    np.testing.assert_allclose([r.person_score for r in clf.predict(frames)], ref[:, 1], atol=1e-5)
 
 
 def test_one_engine_shared_by_threads(engine, frames):
@@ -286,15 +288,13 @@ def _gpu_ready():
 @pytest.mark.gpu
 @pytest.mark.skipif(_gpu_ready() is not None, reason=f"GPU hand-off needs a GPU: {_gpu_ready()}")
 def test_cuda_preprocessing_hands_device_memory_to_paddle(random_model, meta, frames):  # pragma: no cover - GPU only
-    from personcls.backends.native import NativePipeline
-    from personcls.classifier import _make_pipeline
+    from personcls.backends import create_pipeline
 
-    gpu = NativePipeline(random_model, meta, RuntimeOptions(device="gpu"))
-    cpu = _make_pipeline("paddle", random_model, meta, RuntimeOptions(), 0)
+    gpu = create_pipeline("paddle-cuda", random_model, meta, RuntimeOptions(device="gpu"))
+    cpu = create_pipeline("paddle", random_model, meta, RuntimeOptions(), 0)
     params = meta.preprocess.to_native()
     dev = _native.preprocess_cuda(frames, params, "BGR", 0)
     np.testing.assert_allclose(dev.numpy(), _native.preprocess(frames, params, "BGR"), atol=1e-5)
-    if gpu.engine is None:  # the DLPack path: the paddle tensor must alias the CUDA buffer
-        t = gpu._gpu.to_device_tensor(dev)
-        assert t.place.is_gpu_place() and t.data_ptr() == dev.data_ptr
+    t = gpu.to_device_tensor(dev)  # the DLPack path: the paddle tensor must alias the CUDA buffer
+    assert t.place.is_gpu_place() and t.data_ptr() == dev.data_ptr
     np.testing.assert_allclose(gpu.run_frames(frames, "BGR"), cpu.run_frames(frames, "BGR"), atol=1e-4)

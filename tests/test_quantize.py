@@ -24,7 +24,7 @@ import pytest
 from personcls import BackendError, InputError, ModelError
 from personcls.backends import RuntimeOptions, available_backends, cpu_precisions
 from personcls.classifier import Classifier
-from personcls.spec import ModelMeta
+from personcls.modelfolder import ModelMeta
 
 pytest.importorskip("nncf", reason="INT8 quantization needs nncf (personcls[quant])")
 pytestmark = pytest.mark.skipif("native" not in available_backends(), reason="native engine not built")
@@ -118,7 +118,7 @@ def test_paddle_backend_refuses_a_cpu_precision_it_cannot_run(trained_like_model
     with pytest.raises(BackendError, match="native-engine option"):
         Classifier(trained_like_model, backend="paddle", options=RuntimeOptions(cpu_precision="bf16"))
     with pytest.raises(InputError, match="needs device='gpu'"):
-        Classifier(trained_like_model, backend="paddle", options=RuntimeOptions(precision="fp16"))
+        Classifier(trained_like_model, backend="paddle", options=RuntimeOptions(trt_precision="fp16"))
 
 
 def test_int8_without_a_quantized_ir_is_a_clear_error(trained_like_model, tmp_path):

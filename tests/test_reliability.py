@@ -17,7 +17,7 @@ import pytest
 from personcls import BackendError, ModelError
 from personcls.backends import RuntimeOptions, available_backends
 from personcls.classifier import Classifier
-from personcls.spec import META_FILE, ModelMeta, default_model_dir, file_sha256, replace_folder
+from personcls.modelfolder import META_FILE, ModelMeta, default_model_dir, file_sha256, replace_folder
 
 BACKENDS = [b for b in ("native", "paddle") if b in available_backends()]
 pytestmark = pytest.mark.skipif(not BACKENDS, reason="no inference backend installed")

@@ -48,8 +48,6 @@ def test_extension_names_only_policy_libraries_and_libopenvino():
     assert needed, dyn
     info = personcls.build_info()
     outside = {n for n in needed - POLICY_LIBS if not n.startswith("libopenvino.so.")}
-    if info["paddle_inference"]:  # a source build against the Paddle Inference C++ package (GPU boxes)
-        outside = {n for n in outside if not n.startswith(("libpaddle_inference", "libmklml", "libiomp5", "libdnnl"))}
     assert not outside, f"the extension needs libraries a manylinux wheel would have to bundle: {sorted(outside)}"
     if "openvino" in info["features"]:
         assert any(n.startswith("libopenvino.so.") for n in needed)

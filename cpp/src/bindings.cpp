@@ -18,7 +18,7 @@
 namespace py = pybind11;
 using namespace personcls;
 
-#if defined(PERSONCLS_WITH_OPENVINO) || defined(PERSONCLS_WITH_PADDLE)
+#if defined(PERSONCLS_WITH_OPENVINO)
 void register_engine(py::module_& m);  // bindings_engine.cpp
 #endif
 
@@ -129,11 +129,6 @@ PYBIND11_MODULE(_native, m) {
     d["features"] = feats;
     d["openvino"] = std::string(PERSONCLS_OPENVINO_VERSION);
     d["cuda"] = std::string(PERSONCLS_CUDA_VERSION);
-#if defined(PERSONCLS_WITH_PADDLE)
-    d["paddle_inference"] = true;
-#else
-    d["paddle_inference"] = false;
-#endif
 #if defined(PERSONCLS_WITH_CUDA)
     d["cuda_devices"] = cuda_device_count();
 #else
@@ -208,7 +203,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("cuda_device_count", [] { return 0; });
 #endif
 
-#if defined(PERSONCLS_WITH_OPENVINO) || defined(PERSONCLS_WITH_PADDLE)
+#if defined(PERSONCLS_WITH_OPENVINO)
   register_engine(m);
 #endif
 }

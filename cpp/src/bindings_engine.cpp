@@ -34,12 +34,10 @@ std::string path_str(const py::object& p) {
 
 std::string options_repr(const EngineOptions& o) {
   std::ostringstream s;
-  s << "EngineOptions(runtime='" << o.runtime << "', device='" << o.device << "', device_id=" << o.device_id
-    << ", threads=" << o.threads << ", preprocess_threads=" << o.preprocess_threads
-    << ", output_is_probability=" << (o.output_is_probability ? "True" : "False") << ", num_classes=" << o.num_classes
-    << ", performance_hint='" << o.performance_hint
-    << "', precision='" << o.precision << "', num_streams=" << o.num_streams << ", max_slots=" << o.max_slots
-    << ", use_tensorrt=" << (o.use_tensorrt ? "True" : "False") << ")";
+  s << "EngineOptions(runtime='" << o.runtime << "', cpu_threads=" << o.cpu_threads << ", cpu_precision='"
+    << o.cpu_precision << "', performance_hint='" << o.performance_hint << "', preprocess_threads="
+    << o.preprocess_threads << ", num_classes=" << o.num_classes << ", num_streams=" << o.num_streams
+    << ", max_slots=" << o.max_slots << ")";
   return s.str();
 }
 
@@ -47,7 +45,7 @@ std::string options_repr(const EngineOptions& o) {
 
 void register_engine(py::module_& m) {
   py::class_<EngineOptions> opts(m, "EngineOptions",
-                                 "Options of the native engine; each runtime reads the ones that apply to it.\n"
+                                 "Options of the native engine (fields shared with RuntimeOptions carry its names).\n"
                                  "EngineOptions(**fields) sets fields by name.");
   opts.def(py::init<>())
       .def(py::init([](const py::kwargs& kw) {
@@ -61,36 +59,22 @@ void register_engine(py::module_& m) {
              return obj.cast<EngineOptions>();
            }))
       .def_readwrite("runtime", &EngineOptions::runtime)
-      .def_readwrite("device", &EngineOptions::device)
-      .def_readwrite("device_id", &EngineOptions::device_id)
-      .def_readwrite("threads", &EngineOptions::threads)
+      .def_readwrite("cpu_threads", &EngineOptions::cpu_threads)
+      .def_readwrite("cpu_precision", &EngineOptions::cpu_precision)
+      .def_readwrite("performance_hint", &EngineOptions::performance_hint)
       .def_readwrite("preprocess_threads", &EngineOptions::preprocess_threads)
-      .def_readwrite("output_is_probability", &EngineOptions::output_is_probability)
       .def_readwrite("num_classes", &EngineOptions::num_classes)
       .def_readwrite("input_name", &EngineOptions::input_name)
-      .def_readwrite("performance_hint", &EngineOptions::performance_hint)
       .def_readwrite("num_streams", &EngineOptions::num_streams)
-      .def_readwrite("precision", &EngineOptions::precision)
       .def_readwrite("cache_dir", &EngineOptions::cache_dir)
       .def_readwrite("max_slots", &EngineOptions::max_slots)
-      .def_readwrite("enable_mkldnn", &EngineOptions::enable_mkldnn)
-      .def_readwrite("mkldnn_cache_capacity", &EngineOptions::mkldnn_cache_capacity)
-      .def_readwrite("ir_optim", &EngineOptions::ir_optim)
-      .def_readwrite("gpu_mem_mb", &EngineOptions::gpu_mem_mb)
-      .def_readwrite("use_tensorrt", &EngineOptions::use_tensorrt)
-      .def_readwrite("min_batch", &EngineOptions::min_batch)
-      .def_readwrite("opt_batch", &EngineOptions::opt_batch)
-      .def_readwrite("max_batch", &EngineOptions::max_batch)
-      .def_readwrite("trt_workspace_mb", &EngineOptions::trt_workspace_mb)
-      .def_readwrite("trt_min_subgraph", &EngineOptions::trt_min_subgraph)
-      .def_readwrite("trt_calib", &EngineOptions::trt_calib)
-      .def_readwrite("cuda_preprocess", &EngineOptions::cuda_preprocess)
       .def("__repr__", &options_repr);
 
   py::class_<Engine, std::shared_ptr<Engine>>(
       m, "Engine",
-      "A model folder loaded for batched inference: fused preprocessing -> runtime -> softmax (for\n"
-      "logit models) in C++, with the GIL released. One Engine may be shared by several threads:\n"
+      "A model's files loaded for batched inference: fused preprocessing -> runtime in C++, with\n"
+      "the GIL released (raw model output: personcls.postprocess applies softmax to logit models).\n"
+      "One Engine may be shared by several threads:\n"
       "each call takes a free runtime clone from an internal pool (cloned on demand, up to\n"
       "options.max_slots, then calls wait), so concurrent calls run in parallel.")
       .def(py::init([](const py::object& model_file, const py::object& weights_file, const PreprocessParams& params,
@@ -106,7 +90,7 @@ void register_engine(py::module_& m) {
            "Load `model_file` (+ `weights_file`, None or '' for single-file formats; resolved by\n"
            "personcls.modelfolder, the engine searches nothing) with preprocessing `params`\n"
            "(PreprocessSpec.to_native()) on `runtime`\n"
-           "('openvino' or 'paddle'; default: options.runtime). Raises ModelError for a missing or\n"
+           "('openvino'; default: options.runtime). Raises ModelError for a missing or\n"
            "unreadable model, BackendError when the runtime is not built in or fails.")
       .def("run", [](Engine& e, const py::object& frames, const std::string& color) {
              py_common::Frames fr = py_common::frames_from(frames, color);
@@ -119,7 +103,7 @@ void register_engine(py::module_& m) {
            },
            py::arg("frames"), py::arg("color") = "BGR",
            "uint8 HxWxC frames (a list, or one NHWC / HWC array) in `color` order -> float32\n"
-           "(N, classes) probabilities. Raises InputError naming the bad frame.")
+           "(N, classes) model output. Raises InputError naming the bad frame.")
       .def("infer", [](Engine& e, const py::object& batch_obj) {
              if (!py::isinstance<py::array>(batch_obj))
                throw InputError("batch must be a float32 numpy array of shape (N, 3, H, W)");
@@ -142,8 +126,7 @@ void register_engine(py::module_& m) {
              return to_array(out, n, e.num_classes());
            },
            py::arg("batch"),
-           "Model only: a preprocessed float32 (N, 3, H, W) batch -> the raw (N, classes) output\n"
-           "(no softmax).")
+           "Model only: a preprocessed float32 (N, 3, H, W) batch -> the raw (N, classes) output.")
       .def_property_readonly("num_classes", &Engine::num_classes)
       .def_property_readonly("input_size", [](const Engine& e) { return py::make_tuple(e.input_width(), e.input_height()); },
                              "(width, height) of the network input.")
@@ -152,18 +135,9 @@ void register_engine(py::module_& m) {
       .def_property_readonly("description", &Engine::describe)
       .def_property_readonly("load_seconds", &Engine::load_seconds)
       .def_property_readonly("slots", &Engine::slots_created, "Runtime clones created so far (one per concurrent caller).")
-      .def_property_readonly("cuda_preprocess", &Engine::uses_cuda_preprocess)
       .def_property_readonly("options", [](const Engine& e) { return e.options(); })
       .def_property_readonly("params", [](const Engine& e) { return e.params(); })
       .def("__repr__", [](const Engine& e) {
         return "<personcls._native.Engine " + e.describe() + " classes=" + std::to_string(e.num_classes()) + ">";
       });
-
-  m.def("softmax", [](py::array_t<float, py::array::c_style | py::array::forcecast> x) {
-          if (x.ndim() != 2) throw InputError("softmax needs a 2-D (N, classes) array");
-          py::array_t<float> out({x.shape(0), x.shape(1)});
-          std::memcpy(out.mutable_data(), x.data(), static_cast<std::size_t>(x.size()) * sizeof(float));
-          if (x.shape(1) > 0) softmax_rows(out.mutable_data(), static_cast<int>(x.shape(0)), static_cast<int>(x.shape(1)));
-          return out;
-        }, py::arg("x"), "Row-wise softmax, the one the engine applies to logit models.");
 }

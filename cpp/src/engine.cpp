@@ -1,4 +1,5 @@
-// Engine: fused preprocessing -> runtime -> softmax over a pool of runtime clones.
+// Engine: fused preprocessing -> runtime over a pool of runtime clones (raw model output; the
+// softmax of logit models is applied in Python, personcls.postprocess.Postprocessor).
 #include "personcls/engine.h"
 
 #include <algorithm>
@@ -9,15 +10,8 @@
 #include <utility>
 
 #include "personcls/errors.h"
-#if defined(PERSONCLS_WITH_CUDA)
-#include "personcls/cuda_preprocess.h"
-#endif
 
 namespace personcls {
-
-void Runtime::infer_device(const float*, int, int, int, std::vector<float>*) {
-  throw BackendError("the " + name() + " runtime cannot read a batch from GPU memory");
-}
 
 std::unique_ptr<Runtime> create_runtime(const ModelFiles& files, const EngineOptions& opt, int input_w,
                                         int input_h) {
@@ -28,47 +22,20 @@ std::unique_ptr<Runtime> create_runtime(const ModelFiles& files, const EngineOpt
     throw BackendError("this build of personcls has no OpenVINO runtime (OpenVINO was not found at build time)");
 #endif
   }
-  if (opt.runtime == "paddle") {
-#if defined(PERSONCLS_WITH_PADDLE)
-    return create_paddle_runtime(files, opt, input_w, input_h);
-#else
-    throw BackendError(
-        "this build of personcls has no Paddle Inference C++ runtime; rebuild with "
-        "PADDLE_INFERENCE_DIR=<unpacked paddle_inference package> (see docs/native_engine.md), or use the "
-        "'paddle' backend (Python paddle.inference)");
-#endif
-  }
-  throw InputError("unknown runtime '" + opt.runtime + "'; expected 'openvino' or 'paddle'");
-}
-
-void softmax_rows(float* x, int n, int c) {
-  for (int i = 0; i < n; ++i) {
-    float* row = x + static_cast<std::size_t>(i) * c;
-    float mx = row[0];
-    for (int j = 1; j < c; ++j) mx = std::max(mx, row[j]);
-    double sum = 0.0;
-    for (int j = 0; j < c; ++j) {
-      row[j] = std::exp(row[j] - mx);
-      sum += row[j];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int j = 0; j < c; ++j) row[j] *= inv;
-  }
+  if (opt.runtime == "paddle")
+    throw InputError("the native engine has no Paddle Inference runtime; Paddle Inference is the 'paddle' "
+                     "backend (Python paddle.inference, configured in one place: backends/paddle_runtime.py)");
+  throw InputError("unknown runtime '" + opt.runtime + "'; the native engine runs 'openvino'");
 }
 
 namespace {
 
 void check_options(const EngineOptions& o) {
   std::ostringstream err;
-  if (o.device != "cpu" && o.device != "gpu") err << "device must be 'cpu' or 'gpu', got '" << o.device << "'";
-  else if (o.threads < 0) err << "threads must be >= 0, got " << o.threads;
+  if (o.cpu_threads < 0) err << "cpu_threads must be >= 0, got " << o.cpu_threads;
   else if (o.preprocess_threads < 0) err << "preprocess_threads must be >= 0, got " << o.preprocess_threads;
   else if (o.max_slots < 0) err << "max_slots must be >= 0, got " << o.max_slots;
   else if (o.num_classes < 0) err << "num_classes must be >= 0, got " << o.num_classes;
-  else if (o.device_id < 0) err << "device_id must be >= 0, got " << o.device_id;
-  else if (!(1 <= o.min_batch && o.min_batch <= o.opt_batch && o.opt_batch <= o.max_batch))
-    err << "need 1 <= min_batch <= opt_batch <= max_batch, got " << o.min_batch << ", " << o.opt_batch << ", "
-        << o.max_batch;
   if (!err.str().empty()) throw InputError("invalid engine options: " + err.str());
 }
 
@@ -104,10 +71,6 @@ Engine::Engine(const ModelFiles& files, const PreprocessParams& params, const En
   runtime_name_ = prototype_->name();
   model_path_ = prototype_->model_path();
   describe_ = prototype_->describe();
-#if defined(PERSONCLS_WITH_CUDA)
-  cuda_preprocess_ = options_.device == "gpu" && options_.cuda_preprocess && prototype_->accepts_device_input() &&
-                     cuda_device_count() > options_.device_id;
-#endif
   int hw = static_cast<int>(std::thread::hardware_concurrency());
   max_slots_ = options_.max_slots > 0 ? options_.max_slots : std::max(2, 2 * std::max(1, hw));
   // The first slot now, so a model that loads but cannot start a request fails here.
@@ -161,7 +124,7 @@ std::string Engine::runtime_name() const { return runtime_name_; }
 std::string Engine::model_path() const { return model_path_; }
 std::string Engine::describe() const { return describe_; }
 
-void Engine::finish(const Slot& slot, int n, std::vector<float>* probs) const {
+void Engine::finish(const Slot& slot, int n, std::vector<float>* out) const {
   const std::size_t want = static_cast<std::size_t>(n) * num_classes_;
   if (slot.output.size() != want) {
     std::ostringstream err;
@@ -169,14 +132,13 @@ void Engine::finish(const Slot& slot, int n, std::vector<float>* probs) const {
         << " classes";
     throw BackendError(err.str());
   }
-  probs->assign(slot.output.begin(), slot.output.end());
-  if (!options_.output_is_probability) softmax_rows(probs->data(), n, num_classes_);
+  out->assign(slot.output.begin(), slot.output.end());
 }
 
 std::vector<float> Engine::run(const std::vector<FrameView>& frames) {
-  std::vector<float> probs;
+  std::vector<float> out;
   const int n = static_cast<int>(frames.size());
-  if (n == 0) return probs;
+  if (n == 0) return out;
   // Name the frame for every geometry problem before any work is done.
   for (int i = 0; i < n; ++i) {
     const std::string what = "frame[" + std::to_string(i) + "]";
@@ -189,20 +151,12 @@ std::vector<float> Engine::run(const std::vector<FrameView>& frames) {
   }
   Lease slot(this);
   const int h = params_.crop_h, w = params_.crop_w;
-#if defined(PERSONCLS_WITH_CUDA)
-  if (cuda_preprocess_) {
-    std::shared_ptr<DeviceBatch> dev = preprocess_batch_cuda(frames, params_, options_.device_id);
-    slot->runtime->infer_device(dev->ptr, n, h, w, &slot->output);
-    finish(*slot, n, &probs);
-    return probs;
-  }
-#endif
   const std::size_t need = static_cast<std::size_t>(n) * 3 * h * w;
   if (slot->input.size() < need) slot->input.resize(need);
   preprocess_batch_cpu(frames, params_, slot->input.data(), options_.preprocess_threads);
   slot->runtime->infer(slot->input.data(), n, h, w, &slot->output);
-  finish(*slot, n, &probs);
-  return probs;
+  finish(*slot, n, &out);
+  return out;
 }
 
 std::vector<float> Engine::infer(const float* batch, int n) {

@@ -59,7 +59,7 @@ ov::element::Type precision_of(const std::string& p) {
   if (s == "fp32" || s == "f32") return ov::element::f32;
   if (s == "bf16") return ov::element::bf16;
   if (s == "fp16" || s == "f16") return ov::element::f16;
-  throw InputError("OpenVINO precision must be fp32, bf16 or fp16, got '" + p + "'");
+  throw InputError("cpu_precision must be fp32, bf16 or fp16 (int8 selects the INT8 IR, in Python), got '" + p + "'");
 }
 
 struct Compiled {
@@ -149,7 +149,7 @@ std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const 
   const std::string hint = lower(opt.performance_hint);
   if (hint != "latency" && hint != "throughput")
     throw InputError("performance_hint must be 'latency' or 'throughput', got '" + opt.performance_hint + "'");
-  const ov::element::Type precision = precision_of(opt.precision);
+  const ov::element::Type precision = precision_of(opt.cpu_precision);
   if (opt.num_streams < 0) throw InputError("num_streams must be >= 0");
   auto core = shared_core();
 
@@ -218,12 +218,12 @@ std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const 
   auto c = std::make_shared<Compiled>();
   c->path = file.string();
   c->classes = static_cast<int>(out_shape[1].get_length());
-  const std::string device = opt.device == "gpu" ? "GPU" : "CPU";
+  const std::string device = "CPU";
   ov::AnyMap cfg;
   cfg[ov::hint::performance_mode.name()] =
       hint == "throughput" ? ov::hint::PerformanceMode::THROUGHPUT : ov::hint::PerformanceMode::LATENCY;
   cfg[ov::hint::inference_precision.name()] = precision;
-  if (opt.threads > 0) cfg[ov::inference_num_threads.name()] = static_cast<int32_t>(opt.threads);
+  if (opt.cpu_threads > 0) cfg[ov::inference_num_threads.name()] = static_cast<int32_t>(opt.cpu_threads);
   if (opt.num_streams > 0) cfg[ov::num_streams.name()] = ov::streams::Num(opt.num_streams);
   if (!opt.cache_dir.empty()) cfg[ov::cache_dir.name()] = opt.cache_dir;
   try {
@@ -245,7 +245,7 @@ std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const 
   // quiet substitution.
   if (actual != precision) {
     std::ostringstream err;
-    err << "cpu_precision '" << opt.precision << "' cannot be honoured on this " << device
+    err << "cpu_precision '" << opt.cpu_precision << "' cannot be honoured on this " << device
         << ": OpenVINO would compute in " << actual.get_type_name()
         << " (the CPU lacks the instructions for " << precision.get_type_name()
         << "; see personcls info). Use cpu_precision='fp32'";

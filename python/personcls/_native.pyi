@@ -5,8 +5,8 @@ Every call that processes frames or runs a model releases the GIL. C++ errors ar
 ``frame[i]``), ``ModelError`` (missing / unreadable model) or ``BackendError`` (runtime or CUDA
 failure).
 
-Parts depend on the build: ``Engine`` / ``EngineOptions`` / ``softmax`` exist when OpenVINO or
-Paddle Inference C++ was found at build time; ``CudaBatch`` / ``preprocess_cuda`` when a CUDA
+Parts depend on the build: ``Engine`` / ``EngineOptions`` exist when OpenVINO was found at
+build time; ``CudaBatch`` / ``preprocess_cuda`` when a CUDA
 toolkit was found (``cuda_device_count`` always exists and returns 0 without CUDA).
 """
 
@@ -21,9 +21,8 @@ _Path = Union[str, PathLike]
 
 def build_info() -> Dict[str, Any]:
     """What this build contains: ``version``, ``features`` (e.g. ``["cpu-preprocess", "openvino",
-    "cuda-preprocess", "paddle-inference"]``), ``openvino`` (version, "" when absent), ``cuda``
-    (toolkit version, ""), ``paddle_inference`` (bool), ``cuda_devices`` (seen now),
-    ``compiler``, ``hardware_threads``."""
+    "cuda-preprocess"]``), ``openvino`` (version, "" when absent), ``cuda`` (toolkit version, ""),
+    ``cuda_devices`` (seen now), ``compiler``, ``hardware_threads``."""
 
 def hardware_threads() -> int: ...
 def cuda_device_count() -> int:
@@ -71,39 +70,27 @@ def preprocess_cuda(frames: _Frames, params: PreprocessParams, color: str = "BGR
     """Same as :func:`preprocess` on a CUDA device; the result stays in device memory."""
 
 class EngineOptions:
-    """Options of the native engine; each runtime reads the ones that apply to it.
+    """Options of the native engine. The fields it shares with ``personcls.backends.RuntimeOptions``
+    (``cpu_threads``, ``cpu_precision``, ``performance_hint``) carry the same names and are copied
+    by name (``backends.native.engine_options``); the rest are the engine's own.
     ``EngineOptions(**fields)`` sets fields by name (unknown names raise TypeError)."""
 
-    runtime: str  # "openvino" | "paddle"
-    device: str  # "cpu" | "gpu"
-    device_id: int
-    threads: int  # inference threads, 0 = runtime default (all cores)
+    runtime: str  # "openvino" (the only runtime of the engine)
+    cpu_threads: int  # inference threads, 0 = runtime default (all cores)
+    cpu_precision: str  # OpenVINO inference precision: fp32 | bf16 | fp16
+    performance_hint: str  # OpenVINO: "latency" | "throughput" (batch split over CPU streams)
     preprocess_threads: int  # 0 = all cores
-    output_is_probability: bool  # False: the engine applies softmax to the model's logits
     num_classes: int  # expected classes (0 = whatever the model says; a mismatch is a ModelError)
     input_name: str
-    performance_hint: str  # OpenVINO: "latency" | "throughput" (batch split over CPU streams)
     num_streams: int  # OpenVINO throughput streams, 0 = plugin's choice
-    precision: str  # OpenVINO CPU: fp32 | bf16 | fp16; TensorRT: fp32 | fp16 | int8; Paddle CPU: fp32 | bf16
-    cache_dir: str  # OpenVINO compiled-model cache; Paddle optimisation / TensorRT engine cache
+    cache_dir: str  # OpenVINO compiled-model cache ("" = none)
     max_slots: int  # concurrent calls served in parallel, 0 = 2 x hardware threads
-    enable_mkldnn: bool
-    mkldnn_cache_capacity: int
-    ir_optim: bool
-    gpu_mem_mb: int
-    use_tensorrt: bool
-    min_batch: int
-    opt_batch: int
-    max_batch: int
-    trt_workspace_mb: int
-    trt_min_subgraph: int
-    trt_calib: bool
-    cuda_preprocess: bool  # GPU: preprocess on the device and hand the buffer to the runtime
     def __init__(self, **fields: Any) -> None: ...
 
 class Engine:
-    """A model's files loaded for batched inference: fused preprocessing -> runtime -> softmax
-    (logit models only), all in C++ with the GIL released. Safe to share between threads: each
+    """A model's files loaded for batched inference: fused preprocessing -> runtime, all in C++
+    with the GIL released (raw model output; personcls.postprocess.Postprocessor applies softmax
+    to logit models, the one place that does). Safe to share between threads: each
     call takes a free runtime clone from an internal pool (made on demand, at most
     ``options.max_slots``; further calls wait)."""
 
@@ -112,9 +99,9 @@ class Engine:
         """Load exactly these files (``personcls.modelfolder`` resolves a folder's; the engine
         searches nothing). ``weights_file``: None or "" for single-file formats (ONNX)."""
     def run(self, frames: _Frames, color: str = "BGR") -> npt.NDArray[np.float32]:
-        """Frames -> float32 (N, num_classes) probabilities."""
+        """Frames -> float32 (N, num_classes) model output."""
     def infer(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Model only: float32 (N, 3, H, W) -> raw (N, num_classes) output (no softmax)."""
+        """Model only: float32 (N, 3, H, W) -> raw (N, num_classes) output."""
     @property
     def num_classes(self) -> int: ...
     @property
@@ -131,11 +118,6 @@ class Engine:
     @property
     def slots(self) -> int: ...
     @property
-    def cuda_preprocess(self) -> bool: ...
-    @property
     def options(self) -> EngineOptions: ...
     @property
     def params(self) -> PreprocessParams: ...
-
-def softmax(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Row-wise softmax of an (N, C) array, the one the engine applies to logit models."""

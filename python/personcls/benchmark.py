@@ -241,7 +241,7 @@ def _classifier_stage_times(clf, paths: Sequence[str], batch: int) -> Dict[str, 
         for k, f in enumerate(frames):
             clf._item_preprocessor([f], "BGR", out=buf[k:k + 1])
         sw.lap("preprocess")
-        out = clf.pipeline.run_batch(buf)
+        out = clf.pipeline.infer(buf)
         sw.lap("infer")
         clf.postprocessor(out, [os.path.basename(p) for p in chunk])
         sw.lap("postprocess")
@@ -326,8 +326,7 @@ def run_benchmark(model_dir: Optional[os.PathLike] = None, images: Optional[Sequ
             "baseline_threads": (tl[0] if len(tl) == 1 else 0) or os.cpu_count(),
             "prefetch_batches": any_clf.prefetch,
             "fast_decode": {r.name: r.fast_decode for r in rows},
-            "rows": {r.name: clfs[r.name].pipeline.describe() if hasattr(clfs[r.name].pipeline, "describe")
-                     else r.backend for r in rows},
+            "rows": {r.name: clfs[r.name].pipeline.describe() for r in rows},
         })
         all_names = [r.name for r in rows] + ([BASELINE] if base else [])
         fast = {r.name: r.fast_decode for r in rows} | {BASELINE: False}

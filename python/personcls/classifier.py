@@ -17,8 +17,8 @@ from typing import Deque, Iterable, Iterator, List, Optional, Sequence, Tuple, U
 import numpy as np
 
 from . import imageio
-from .backends import RuntimeOptions, available_backends
-from .errors import BackendError, InputError, ModelError, PersonclsError
+from .backends import RuntimeOptions, available_backends, choose_backend, create_pipeline
+from .errors import InputError, ModelError, PersonclsError
 from .postprocess import Postprocessor, Result, Timing
 from .modelfolder import ModelMeta, default_model_dir, has_metadata
 from .spec import PostprocessSpec, PreprocessSpec
@@ -70,31 +70,6 @@ def _entries(items: Iterable, names: Optional[Iterable[str]]) -> Iterator[Tuple[
 
 
 
-class PythonPipeline:
-    """Native fused preprocessing + a Python-driven runtime (``paddle``)."""
-
-    #: preprocessing runs on the host, so the Classifier may do it per input, off the model's thread
-    host_preprocess = True
-
-    def __init__(self, runtime, spec: PreprocessSpec, threads: int):
-        from .preprocess import Preprocessor
-
-        self.runtime = runtime
-        self.name = runtime.name
-        self.preprocessor = Preprocessor(spec, threads=threads)
-
-    def preprocess(self, frames: Sequence[np.ndarray], color: str) -> np.ndarray:
-        return self.preprocessor(list(frames), color)
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        return self.runtime.infer(batch)
-
-    run_batch = infer  # a preprocessed batch -> what run_frames returns (raw model output)
-
-    def run_frames(self, frames: Sequence[np.ndarray], color: str) -> np.ndarray:
-        return self.infer(self.preprocess(frames, color))
-
-
 def default_decode_threads() -> int:
     """Decode-pool size when none is given: one per core (at most 8), beside inference on all
     cores (docs/throughput.md: the splits measured)."""
@@ -129,31 +104,20 @@ def check_model_output(pipeline, meta: ModelMeta, model_dir: Path) -> None:
                          f"probabilities (rows sum to 1); softmax would be applied twice. Set it to true")
 
 
-def _make_pipeline(backend: str, model_dir: Path, meta: ModelMeta, options: RuntimeOptions, threads: int):
-    if backend == "paddle":
-        from .backends.paddle_runtime import PaddleRuntime
-
-        return PythonPipeline(PaddleRuntime(model_dir, meta, options), meta.preprocess, threads)
-    if backend == "native":
-        try:
-            from .backends.native import NativePipeline
-        except ImportError as e:
-            raise BackendError(f"the native engine is not available in this build: {e}") from e
-        return NativePipeline(model_dir, meta, options, threads=threads)
-    raise BackendError(f"unknown backend {backend!r}; available here: {available_backends()}")
-
-
 class Classifier:
     """Is someone there? One model folder, one backend.
 
     Args:
         model_dir: an exported model folder (``personcls.json`` inside); default: the model
             shipped with the package.
-        backend: "auto" (fastest available: native, then paddle), "native" or "paddle".
+        backend: "native", "paddle" or "paddle-cuda" (GPU); "auto": the first available of
+            :data:`personcls.backends.BACKEND_PREFERENCE` for the device (CPU: native, then
+            paddle); or a sequence of names, the order to try them in.
         device: "cpu" or "gpu". threads: CPU threads for preprocessing and inference (0 = all).
         batch_size: frames per inference call when predicting lists.
         threshold: overrides the model's someone/nobody threshold.
         mode: "topk" (the tutorial's listing) or "threshold" (one decided class).
+        topk: classes listed per input in topk mode (default: the model's, at most its labels).
         preprocess: preprocessing for a folder without ``personcls.json`` (e.g. an official
             PaddleClas export); ignored when the folder has metadata unless given explicitly.
         options: a :class:`RuntimeOptions` for everything else (TensorRT, precision, ...).
@@ -181,7 +145,7 @@ class Classifier:
 
     def __init__(self, model_dir: Optional[Union[str, os.PathLike]] = None, backend: str = "auto",
                  device: str = "cpu", threads: int = 0, batch_size: int = 8, threshold: Optional[float] = None,
-                 mode: str = "topk", preprocess: Optional[PreprocessSpec] = None,
+                 mode: str = "topk", topk: Optional[int] = None, preprocess: Optional[PreprocessSpec] = None,
                  label_names: Optional[Sequence[str]] = None, options: Optional[RuntimeOptions] = None,
                  decode_threads: int = 0, fast_decode: bool = False, prefetch: int = 1,
                  decode: Optional[imageio.DecodeOptions] = None):
@@ -214,18 +178,11 @@ class Classifier:
             opts.cpu_threads = int(threads)
         opts.validate()
         self.options = opts
-        if backend == "auto":
-            avail = available_backends()
-            if not avail:
-                raise BackendError("no inference backend is available: install openvino (native engine) or "
-                                   "paddlepaddle (pip install 'personcls[paddle]')")
-            backend = "native" if "native" in avail and device == "cpu" else ("paddle" if "paddle" in avail else avail[0])
-        self.backend = backend
-        self.pipeline = _make_pipeline(backend, self.model_dir, self.meta, opts, int(threads))
+        self.backend = choose_backend(backend, device)
+        self.pipeline = create_pipeline(self.backend, self.model_dir, self.meta, opts, int(threads))
         check_model_output(self.pipeline, self.meta, self.model_dir)
-        self.postprocessor = Postprocessor(self.meta.postprocess, mode=mode, threshold=threshold,
-                                           output_is_probability=self.meta.output_is_probability
-                                           or getattr(self.pipeline, "outputs_probabilities", False))
+        self.postprocessor = Postprocessor(self.meta.postprocess, mode=mode, threshold=threshold, topk=topk,
+                                           output_is_probability=self.pipeline.outputs_are_probabilities)
         if decode_threads < 0 or prefetch < 0:
             raise InputError(f"decode_threads and prefetch must be >= 0, got {decode_threads}, {prefetch}")
         self.decode_threads = int(decode_threads) or default_decode_threads()
@@ -233,7 +190,7 @@ class Classifier:
         self.fast_decode = bool(fast_decode)
         self.decode = decode or imageio.DEFAULT_DECODE
         self._min_size = self._decode_min_size() if fast_decode else None
-        self._host_preprocess = bool(getattr(self.pipeline, "host_preprocess", False))
+        self._host_preprocess = bool(self.pipeline.host_preprocess)
         if self._host_preprocess:
             from .preprocess import Preprocessor
 
@@ -288,9 +245,9 @@ class Classifier:
             t0 = time.perf_counter()
             if buf is not None:
                 batch = buf if len(good) == len(buf) else buf[[p.row for p in good]]
-                probs = self.pipeline.run_batch(batch)
+                raw = self.pipeline.infer(batch)
                 t1 = time.perf_counter()
-                res = self.postprocessor(probs, [p.name for p in good])
+                res = self.postprocessor(raw, [p.name for p in good])
             else:
                 res, t1 = self._run_frames(good, color)
             t2 = time.perf_counter()
@@ -312,9 +269,9 @@ class Classifier:
         """Pipelines that preprocess themselves (e.g. on a GPU): one call for the chunk; if it
         refuses a frame, each frame alone so the error lands on the right input."""
         try:
-            probs = self.pipeline.run_frames([p.frame for p in good], color)
+            raw = self.pipeline.run_frames([p.frame for p in good], color)
             t1 = time.perf_counter()
-            return self.postprocessor(probs, [p.name for p in good]), t1
+            return self.postprocessor(raw, [p.name for p in good]), t1
         except InputError as e:
             if len(good) == 1:
                 return [Result(source=good[0].name, error=_item_error(e, good[0].name))], time.perf_counter()

@@ -36,60 +36,35 @@ def _resolve_config(path: Optional[str], fallback: Path) -> Path:
     return resolve_config_path(path, PACKAGED_CONFIGS, fallback)
 
 
-def decode_options(g: dict):
-    """``Global.strict_decode`` / ``max_pixels`` / ``alpha_background`` -> DecodeOptions."""
-    from .imageio import DEFAULT_DECODE, DecodeOptions
+def load_inference_config(path: Optional[str], overrides) -> dict:
+    """The inference YAML (``-c``, default the packaged one) with ``-o`` overrides; the keys of
+    personcls.inference_config.KEYS are valid even where the file leaves them out."""
+    from .config import load_config
+    from .inference_config import KEYS
 
-    bg = g.get("alpha_background", list(DEFAULT_DECODE.alpha_background))
-    if not isinstance(bg, (list, tuple)) or len(bg) != 3 or not all(isinstance(v, int) for v in bg):
-        raise ConfigError(f"Global.alpha_background must be [B, G, R] integers, got {bg!r}")
-    return DecodeOptions(strict=bool(g.get("strict_decode", DEFAULT_DECODE.strict)),
-                         max_pixels=int(g.get("max_pixels", DEFAULT_DECODE.max_pixels)),
-                         alpha_background=tuple(bg))
+    return load_config(_resolve_config(path, DEFAULT_INFER_CONFIG), overrides, known=KEYS)
 
 
 def build_classifier(cfg: dict):
-    """A Classifier from an inference config (``Global`` / ``PreProcess`` / ``PostProcess``)."""
-    from .backends import RuntimeOptions
+    """A Classifier from an inference config: its keys become Classifier arguments through the
+    one table of personcls.inference_config (``Global`` / ``PostProcess``); ``PreProcess`` only
+    for a folder without personcls.json."""
     from .classifier import Classifier
+    from .inference_config import classifier_kwargs
     from .modelfolder import has_metadata
     from .spec import PreprocessSpec
 
-    g = cfg.get("Global") or {}
-    post = cfg.get("PostProcess") or {}
-    main = post.get("main_indicator", "Topk")
-    if main not in ("Topk", "ThreshOutput"):
-        raise ConfigError(f"PostProcess.main_indicator must be Topk or ThreshOutput, got {main!r}")
-    precision = "int8" if g.get("use_int8") else ("fp16" if g.get("use_fp16") else "fp32")
-    opts = RuntimeOptions(
-        gpu_id=int(g.get("gpu_id", 0)), gpu_mem_mb=int(g.get("gpu_mem", 500)),
-        enable_mkldnn=bool(g.get("enable_mkldnn", True)), ir_optim=bool(g.get("ir_optim", True)),
-        use_tensorrt=bool(g.get("use_tensorrt", False)), precision=precision,
-        min_batch=int(g.get("min_batch", 1)), opt_batch=int(g.get("opt_batch", 8)), max_batch=int(g.get("max_batch", 32)),
-        trt_cache_dir=g.get("trt_cache_dir"), cpu_precision=str(g.get("cpu_precision", "fp32")),
-    )
-    model_dir = g.get("inference_model_dir")
-    pre = None
+    kw = classifier_kwargs(cfg)
+    model_dir = kw.get("model_dir")
     if model_dir and not has_metadata(model_dir):
         ops = (cfg.get("PreProcess") or {}).get("transform_ops")
         if not ops:
             raise ConfigError(f"{model_dir} has no personcls.json and the config has no PreProcess.transform_ops")
         try:
-            pre = PreprocessSpec.from_paddleclas_ops(ops)
+            kw["preprocess"] = PreprocessSpec.from_paddleclas_ops(ops)
         except ValueError as e:
             raise ConfigError(f"PreProcess.transform_ops: {e}") from e
-    topk_cfg = post.get("Topk") or {}
-    thr_cfg = post.get("ThreshOutput") or {}
-    clf = Classifier(
-        model_dir, backend=str(g.get("backend", "auto")), device="gpu" if g.get("use_gpu") else "cpu",
-        threads=int(g.get("cpu_num_threads", 0) or 0), batch_size=int(g.get("batch_size", 8)),
-        threshold=thr_cfg.get("threshold"), mode="topk" if main == "Topk" else "threshold",
-        preprocess=pre, label_names=topk_cfg.get("label_names"), options=opts,
-        fast_decode=bool(g.get("fast_decode", False)), decode=decode_options(g),
-    )
-    if main == "Topk" and topk_cfg.get("topk"):
-        clf.postprocessor.topk = min(int(topk_cfg["topk"]), len(clf.meta.postprocess.label_names))
-    return clf
+    return Classifier(**kw)
 
 
 def _save_fields() -> List[str]:
@@ -149,7 +124,9 @@ def _row(r, path: str) -> Dict[str, Any]:
 def _sources(args, cfg) -> list:
     from . import imageio
 
-    g = cfg.get("Global") or {}
+    from .inference_config import resolve
+
+    g = resolve(cfg)["command"]
     target = list(args.sources) if args.sources else g.get("infer_imgs")
     if target is None or target == "" or target == []:
         raise ConfigError("no images given: personcls predict SOURCE... (files, folders, list files, globs), or "
@@ -173,9 +150,7 @@ def _sources(args, cfg) -> list:
 
 
 def cmd_predict(args) -> int:
-    from .config import load_config
-
-    cfg = load_config(_resolve_config(args.config, DEFAULT_INFER_CONFIG), args.override)
+    cfg = load_inference_config(args.config, args.override)
     items = _sources(args, cfg)
     writer = ResultWriter(args.save) if args.save else None
     clf = build_classifier(cfg)
@@ -225,12 +200,11 @@ def cmd_predict(args) -> int:
 
 
 def cmd_eval_folder(args) -> int:
-    from .config import load_config
     from .evaluate import evaluate_folder, format_report
 
     model_dir, list_file = args.paths
     overrides = list(args.override) + [f"Global.inference_model_dir={model_dir}"]
-    cfg = load_config(_resolve_config(args.config, DEFAULT_INFER_CONFIG), overrides)
+    cfg = load_inference_config(args.config, overrides)
     clf = build_classifier(cfg)
     out = args.out or str(Path("output") / "eval" / f"{Path(model_dir).resolve().name}-{Path(list_file).name}")
     with clf:
@@ -247,13 +221,14 @@ def cmd_eval_folder(args) -> int:
 def cmd_info(args) -> int:
     from . import build_info
     from .backends import available_backends, cpu_precisions, machine_info
-    from .config import load_config
     from .modelfolder import ModelMeta, default_model_dir
 
-    cfg = load_config(_resolve_config(args.config, DEFAULT_INFER_CONFIG), args.override)
+    cfg = load_inference_config(args.config, args.override)
     info = {"version": __version__, "build": build_info(), "backends": available_backends(),
             "machine": machine_info(), "cpu_precisions": cpu_precisions()}
-    model_dir = (cfg.get("Global") or {}).get("inference_model_dir") or default_model_dir()
+    from .inference_config import resolve
+
+    model_dir = resolve(cfg)["classifier"].get("model_dir") or default_model_dir()
     try:
         info["model"] = {"dir": str(model_dir), **ModelMeta.load(model_dir).to_dict()}
     except PersonclsError as e:
@@ -263,10 +238,9 @@ def cmd_info(args) -> int:
 
 
 def cmd_quantize(args) -> int:
-    from .config import load_config
     from .quantize import main_quantize
 
-    return main_quantize(load_config(_resolve_config(args.config, DEFAULT_INFER_CONFIG), args.override))
+    return main_quantize(load_inference_config(args.config, args.override))
 
 
 def config_keys_help(path: Path = DEFAULT_INFER_CONFIG) -> str:
@@ -309,9 +283,8 @@ def cmd_print_config(args) -> int:
     if not args.override:  # as written, comments included
         print(path.read_text(), end="")
         return 0
-    from .config import load_config
-
-    print(yaml.safe_dump(load_config(path, args.override), sort_keys=False, allow_unicode=True), end="")
+    print(yaml.safe_dump(load_inference_config(str(path), args.override), sort_keys=False, allow_unicode=True),
+          end="")
     return 0
 
 

@@ -11,7 +11,7 @@ import copy
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Collection, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -43,19 +43,31 @@ def _all_keys(node: Any, prefix: str = "") -> List[str]:
     return keys
 
 
-def _suggest(cfg: Dict[str, Any], key: str) -> str:
-    close = difflib.get_close_matches(key, _all_keys(cfg), n=1, cutoff=0.6)
+def _suggest(cfg: Dict[str, Any], key: str, known: Collection[str] = ()) -> str:
+    """The closest valid key: from ``known`` (a command's table of keys) first, then the config's."""
+    close = difflib.get_close_matches(key, list(known) + [k for k in _all_keys(cfg) if k not in known], n=1,
+                                      cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def set_by_path(cfg: Dict[str, Any], key: str, value: Any, allow_new: Sequence[str] = ()) -> None:
+def set_by_path(cfg: Dict[str, Any], key: str, value: Any, allow_new: Sequence[str] = (),
+                known: Collection[str] = ()) -> None:
     """Set ``cfg[a][b][0][c] = value`` for key 'a.b.0.c'.
 
-    The final key may be new only if its parent path starts with one of ``allow_new``.
+    The final key may be new only if its parent path starts with one of ``allow_new``, or if
+    the whole key is one of ``known`` (missing sections are then created).
     """
     parts = key.split(".")
     if not key or any(p == "" for p in parts):
         raise ConfigError(f"override key {key!r} is malformed")
+    if key in known:
+        node = cfg
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+        return
     node: Any = cfg
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
@@ -77,7 +89,7 @@ def set_by_path(cfg: Dict[str, Any], key: str, value: Any, allow_new: Sequence[s
                 if last and any(parent == a or parent.startswith(a + ".") for a in allow_new):
                     node[part] = value
                     return
-                raise ConfigError(f"unknown config key '{key}'{_suggest(cfg, key)}")
+                raise ConfigError(f"unknown config key '{key}'{_suggest(cfg, key, known)}")
             if last:
                 node[part] = value
                 return
@@ -95,11 +107,12 @@ def parse_override(text: str) -> Tuple[str, Any]:
     return key.strip(), parse_value(raw.strip())
 
 
-def apply_overrides(cfg: Dict[str, Any], overrides: Iterable[str], allow_new: Sequence[str] = ()) -> Dict[str, Any]:
+def apply_overrides(cfg: Dict[str, Any], overrides: Iterable[str], allow_new: Sequence[str] = (),
+                    known: Collection[str] = ()) -> Dict[str, Any]:
     out = copy.deepcopy(cfg)
     for text in overrides or ():
         key, value = parse_override(text)
-        set_by_path(out, key, value, allow_new)
+        set_by_path(out, key, value, allow_new, known)
     return out
 
 
@@ -146,12 +159,13 @@ def merge_defaults(defaults: Dict[str, Any], cfg: Dict[str, Any]) -> Dict[str, A
 
 
 def load_config(path: Optional[os.PathLike], overrides: Iterable[str] = (), defaults: Optional[Dict[str, Any]] = None,
-                allow_new: Sequence[str] = ()) -> Dict[str, Any]:
-    """Read ``path`` (may be None: defaults only), fill from ``defaults``, apply overrides."""
+                allow_new: Sequence[str] = (), known: Collection[str] = ()) -> Dict[str, Any]:
+    """Read ``path`` (may be None: defaults only), fill from ``defaults``, apply overrides
+    (``known``: the command's table of keys, e.g. ``personcls.inference_config.KEYS``)."""
     cfg = read_yaml(path) if path is not None else {}
     if defaults:
         cfg = merge_defaults(defaults, cfg)
-    return apply_overrides(cfg, overrides, allow_new)
+    return apply_overrides(cfg, overrides, allow_new, known)
 
 
 def get_path(cfg: Dict[str, Any], key: str, default: Any = None) -> Any:

@@ -110,9 +110,10 @@ def quantize_model(model_dir: os.PathLike, images: Sequence[str], subset_size: i
 
 
 def main_quantize(cfg: dict) -> int:
-    g = cfg.get("Global") or {}
+    from .inference_config import resolve
+
     q = cfg.get("Quant") or {}
-    model_dir = g.get("inference_model_dir")
+    model_dir = resolve(cfg)["classifier"].get("model_dir")
     if not model_dir:
         raise ConfigError("set the model folder to quantize: -o Global.inference_model_dir=DIR")
     lst = q.get("calib_list")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 LABEL_NAMES = ("nobody", "someone")  # class 0, class 1 (the tutorial's convention)
 
@@ -223,18 +223,3 @@ class PostprocessSpec:
             raise ValueError("postprocess has no 'threshold'; store one with 'personcls eval MODEL_DIR LIST "
                              "--pick-threshold' (or write 0.5 explicitly if that is what you mean)")
         return _from_known_keys(cls, d, "postprocess")
-
-
-
-# Names that lived here before personcls.modelfolder took over the model folder; still importable
-# from here (training/ and user code import them so). The definitions are in modelfolder.
-_MOVED = ("META_FILE", "FORMAT", "FORMAT_VERSION", "CHECKSUM_KEYS", "DEFAULT_MODEL_FILES", "ModelMeta",
-          "file_sha256", "replace_folder", "recover_folder", "default_model_dir")
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        from . import modelfolder
-
-        return getattr(modelfolder, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

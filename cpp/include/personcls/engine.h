@@ -1,8 +1,10 @@
-// The native inference engine: fused preprocessing -> runtime -> softmax for a whole batch,
+// The native inference engine: fused preprocessing -> runtime for a whole batch on the CPU,
 // in C++, with no Python state touched (the bindings release the GIL around every call).
+// Paddle Inference is not configured here: its one configuration is Python's
+// (personcls/backends/paddle_runtime.py: build_config), see docs/architecture.md.
 //
 // Two layers:
-//   Runtime  one loaded model behind one small interface (OpenVINO, Paddle Inference C++).
+//   Runtime  one loaded model behind one small interface (OpenVINO).
 //            An instance is NOT safe to call from two threads at once; clone() makes another
 //            instance that shares the weights / compiled model and owns its own requests.
 //   Engine   a model's files + preprocessing parameters + a pool of Runtime instances. One
@@ -25,42 +27,28 @@ namespace personcls {
 // The files a runtime loads, resolved by the Python side (personcls.modelfolder, the one place
 // that knows a model folder's layout); the engine opens exactly these and searches nothing.
 struct ModelFiles {
-  std::string model;    // inference.xml / .pdmodel / .json / .onnx
+  std::string model;    // inference.xml / .pdmodel / .onnx
   std::string weights;  // the weights beside it (.bin / .pdiparams); "" for single-file formats
 };
 
-// Everything a runtime may be configured with; each runtime reads the fields that apply to it.
+// The engine's options. The fields that are also personcls.backends.RuntimeOptions fields carry
+// the same names and are copied from it by name (backends/native.py: engine_options); the
+// others are the engine's own.
 struct EngineOptions {
-  std::string runtime = "openvino";  // "openvino" | "paddle"
-  std::string device = "cpu";        // "cpu" | "gpu"
-  int device_id = 0;
-  int threads = 0;             // inference threads; 0 = the runtime's default (all cores)
-  int preprocess_threads = 0;  // fused preprocessing workers; 0 = all cores
+  std::string runtime = "openvino";  // the only runtime of this engine
+  int cpu_threads = 0;               // inference threads; 0 = the runtime's default (all cores)
+  std::string cpu_precision = "fp32";  // OpenVINO inference precision: fp32 | bf16 | fp16
+  std::string performance_hint = "latency";  // latency | throughput
 
-  // What the model returns: true = probabilities (export appends softmax), false = logits,
-  // the engine then applies softmax. From the model metadata.
-  bool output_is_probability = true;
+  // The engine's own.
+  int preprocess_threads = 0;  // fused preprocessing workers; 0 = all cores
+  // The engine returns the model's raw output; whether that needs a softmax is decided in one
+  // place, personcls.postprocess.Postprocessor (Python), from the model metadata.
   int num_classes = 0;     // expected classes; 0 = take what the model says
   std::string input_name;  // "" = the model's only input
-
-  // OpenVINO.
-  std::string performance_hint = "latency";  // latency | throughput
-  int num_streams = 0;                // throughput mode: parallel streams; 0 = plugin's choice
-  std::string precision = "fp32";     // fp32 | bf16 | fp16 (OpenVINO CPU) ; fp32 | fp16 | int8 (TensorRT)
-  std::string cache_dir;              // OpenVINO compiled-blob cache; Paddle optimisation / TRT engine cache
-  int max_slots = 0;                  // concurrent calls served in parallel; 0 = 2 x hardware threads
-
-  // Paddle Inference.
-  bool enable_mkldnn = true;
-  int mkldnn_cache_capacity = 10;
-  bool ir_optim = true;
-  int gpu_mem_mb = 500;
-  bool use_tensorrt = false;
-  int min_batch = 1, opt_batch = 8, max_batch = 32;
-  int trt_workspace_mb = 1024;
-  int trt_min_subgraph = 3;
-  bool trt_calib = false;
-  bool cuda_preprocess = true;  // device == gpu: preprocess on the GPU and hand the buffer over
+  int num_streams = 0;     // throughput mode: parallel streams; 0 = plugin's choice
+  std::string cache_dir;   // OpenVINO compiled-blob cache ("" = none)
+  int max_slots = 0;       // concurrent calls served in parallel; 0 = 2 x hardware threads
 };
 
 // One loaded model. Not thread-safe per instance; clone() for another caller.
@@ -68,7 +56,7 @@ class Runtime {
  public:
   virtual ~Runtime() = default;
 
-  virtual std::string name() const = 0;          // "openvino" / "paddle"
+  virtual std::string name() const = 0;          // "openvino"
   virtual std::string model_path() const = 0;    // the file that was loaded
   virtual std::string describe() const = 0;      // device, precision, hint ... for logs
   virtual int num_classes() const = 0;           // classes per image (from the output shape)
@@ -76,10 +64,6 @@ class Runtime {
   // batch: n x 3 x h x w floats (host memory, stays valid during the call).
   // out: resized to n x num_classes() floats, the model's raw output.
   virtual void infer(const float* batch, int n, int h, int w, std::vector<float>* out) = 0;
-
-  // Same with the batch already in GPU memory on the runtime's device (no host round trip).
-  virtual bool accepts_device_input() const { return false; }
-  virtual void infer_device(const float* device_batch, int n, int h, int w, std::vector<float>* out);
 
   // Another instance sharing the weights / compiled model, with its own request state.
   virtual std::unique_ptr<Runtime> clone() = 0;
@@ -94,14 +78,6 @@ std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const 
                                                  int input_w, int input_h);
 std::string openvino_version();
 #endif
-#if defined(PERSONCLS_WITH_PADDLE)
-std::unique_ptr<Runtime> create_paddle_runtime(const ModelFiles& files, const EngineOptions& opt, int input_w,
-                                               int input_h);
-std::string paddle_inference_version();
-#endif
-
-// Row-wise softmax in place (n rows of c), numerically stable.
-void softmax_rows(float* x, int n, int c);
 
 class Engine {
  public:
@@ -110,11 +86,12 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Frames -> probabilities, n x num_classes() row-major. Thread-safe. Throws InputError
-  // (naming the frame) for a bad frame, BackendError when the runtime fails.
+  // Frames -> the model's raw output, n x num_classes() row-major (probabilities for a model
+  // that ends in softmax, as exported ones do). Thread-safe. Throws InputError (naming the
+  // frame) for a bad frame, BackendError when the runtime fails.
   std::vector<float> run(const std::vector<FrameView>& frames);
 
-  // Preprocessed float NCHW batch -> raw model output (no softmax). Thread-safe.
+  // Preprocessed float NCHW batch -> the model's raw output. Thread-safe.
   std::vector<float> infer(const float* batch, int n);
 
   int num_classes() const { return num_classes_; }
@@ -127,7 +104,6 @@ class Engine {
   std::string describe() const;
   double load_seconds() const { return load_seconds_; }
   int slots_created() const;
-  bool uses_cuda_preprocess() const { return cuda_preprocess_; }
 
  private:
   struct Slot {
@@ -139,14 +115,13 @@ class Engine {
 
   std::unique_ptr<Slot> acquire();
   void release(std::unique_ptr<Slot> slot);
-  void finish(const Slot& slot, int n, std::vector<float>* probs) const;
+  void finish(const Slot& slot, int n, std::vector<float>* out) const;
 
   ModelFiles files_;
   PreprocessParams params_;
   EngineOptions options_;
   int num_classes_ = 0;
   double load_seconds_ = 0.0;
-  bool cuda_preprocess_ = false;
   std::string runtime_name_, model_path_, describe_;
 
   mutable std::mutex mutex_;

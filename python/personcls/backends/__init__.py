@@ -1,32 +1,54 @@
-"""Inference runtimes behind one small interface, found at run time.
+"""Inference backends behind one declared interface, :class:`Pipeline`.
 
-A runtime takes a preprocessed float32 NCHW batch and returns the model's (N, classes)
-output. ``available_backends()`` lists the ones usable in this environment.
+A pipeline turns uint8 frames into the model's raw (N, classes) output: ``preprocess`` (frames ->
+float32 NCHW batch), ``infer`` (batch -> output), ``run_frames`` (both), ``describe``; and says
+whether that output is already probabilities (``outputs_are_probabilities``). Softmax, where a
+model outputs logits, is applied in one place: :class:`personcls.postprocess.Postprocessor`.
+
+Backends, and the order ``backend="auto"`` tries them in (:data:`BACKEND_PREFERENCE`, per device;
+:func:`available_backends` lists the usable ones in that order):
+
+- ``native`` (``backends/native.py``): the C++ engine on the CPU (OpenVINO).
+- ``paddle`` (``backends/paddle_runtime.py``): Python Paddle Inference (CPU + oneDNN, GPU +
+  TensorRT) after the native fused preprocessing on the host. Paddle Inference is configured in
+  this one place (``build_config``).
+- ``paddle-cuda`` (``backends/native.py``): GPU only: the CUDA preprocessing kernel writes the
+  batch into device memory and hands it to the Python Paddle GPU predictor through DLPack.
 """
 
 from __future__ import annotations
 
+import abc
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..modelfolder import ModelMeta
 
 
 @dataclass
 class RuntimeOptions:
-    """Options of every runtime; each uses the ones that apply to it.
+    """The runtime options: one object, whose field names are the only names (the inference YAML
+    maps its keys onto them in ``personcls.inference_config.KEYS``; the native engine's
+    ``EngineOptions`` shares the names of the fields it uses).
 
     device: "cpu" or "gpu" (``gpu_id`` picks the card). cpu_threads: 0 = all cores.
-    TensorRT (Paddle, GPU only): ``use_tensorrt``, ``precision`` fp32/fp16/int8, dynamic
-    batch from ``min_batch`` to ``max_batch`` (optimised for ``opt_batch``), a serialized
-    engine cache in ``trt_cache_dir`` so engines are built once, ``trt_workspace_mb``,
-    ``trt_min_subgraph``. INT8 needs calibration data in the cache dir (``trt_calib``).
-    Native engine on CPU (OpenVINO): ``cpu_precision`` fp32 (default; matches Paddle to
-    ~1e-6) or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2; a
-    BackendError where it has not, see :func:`cpu_precisions`), or
-    int8 (the folder's INT8 IR from ``personcls quantize``; its measured agreement is in
-    personcls.json),
-    ``performance_hint`` latency / throughput, ``model_format`` auto / ir / onnx / paddle.
+    Paddle Inference (``paddle`` / ``paddle-cuda`` backends): ``gpu_mem_mb``, ``enable_mkldnn``,
+    ``mkldnn_cache_capacity``, ``ir_optim``; TensorRT (GPU only): ``use_tensorrt``,
+    ``trt_precision`` fp32 / fp16 / int8 (TensorRT's INT8), dynamic batch from ``min_batch`` to
+    ``max_batch`` (optimised for ``opt_batch``), a serialized engine cache in ``trt_cache_dir``
+    so engines are built once, ``trt_workspace_mb``, ``trt_min_subgraph``; TensorRT INT8
+    calibration data in the cache dir (``trt_calib``).
+    Native engine on CPU (OpenVINO): ``cpu_precision`` fp32 (default; matches Paddle to ~1e-6)
+    or bf16 / fp16 (faster where the CPU has them, scores move by up to ~3e-2; a BackendError
+    where it has not, see :func:`cpu_precisions`), or int8: the folder's INT8 IR from
+    ``personcls quantize`` (its measured agreement is in personcls.json);
+    ``performance_hint`` latency / throughput, ``model_format`` auto / ir / onnx / paddle
+    (which file of the folder OpenVINO reads, :func:`personcls.modelfolder.openvino_files`).
     """
 
     device: str = "cpu"
@@ -37,7 +59,7 @@ class RuntimeOptions:
     mkldnn_cache_capacity: int = 10
     ir_optim: bool = True
     use_tensorrt: bool = False
-    precision: str = "fp32"
+    trt_precision: str = "fp32"
     min_batch: int = 1
     opt_batch: int = 8
     max_batch: int = 32
@@ -54,14 +76,14 @@ class RuntimeOptions:
 
         if self.device not in ("cpu", "gpu"):
             raise InputError(f"device must be 'cpu' or 'gpu', got {self.device!r}")
-        if self.precision not in ("fp32", "fp16", "int8"):
-            raise InputError(f"precision must be fp32, fp16 or int8, got {self.precision!r}")
+        if self.trt_precision not in ("fp32", "fp16", "int8"):
+            raise InputError(f"trt_precision must be fp32, fp16 or int8, got {self.trt_precision!r}")
         if not (1 <= self.min_batch <= self.opt_batch <= self.max_batch):
             raise InputError(f"need 1 <= min_batch <= opt_batch <= max_batch, got "
                              f"{self.min_batch}, {self.opt_batch}, {self.max_batch}")
-        if self.device == "cpu" and (self.use_tensorrt or self.precision != "fp32"):
-            raise InputError(f"TensorRT (use_tensorrt={self.use_tensorrt}, precision={self.precision!r}) needs "
-                             f"device='gpu'; on CPU the precision is cpu_precision")
+        if self.device == "cpu" and (self.use_tensorrt or self.trt_precision != "fp32"):
+            raise InputError(f"TensorRT (use_tensorrt={self.use_tensorrt}, trt_precision={self.trt_precision!r}) "
+                             f"needs device='gpu'; on CPU the precision is cpu_precision")
         if self.cpu_threads < 0:
             raise InputError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
         if self.cpu_precision not in ("fp32", "bf16", "fp16", "int8"):
@@ -123,6 +145,56 @@ def cpu_precisions() -> List[str]:
     return out
 
 
+class Pipeline(abc.ABC):
+    """What every backend implements (the Classifier and the benchmarks use nothing else).
+
+    ``host_preprocess``: preprocessing runs on the CPU into host memory, so the Classifier may
+    preprocess each input itself in its decode pool and call :meth:`infer` on the batch; False
+    for pipelines that preprocess on a device (they get :meth:`run_frames`).
+    ``outputs_are_probabilities``: what :meth:`infer` / :meth:`run_frames` return is already
+    probabilities (the model ends in softmax, as exported ones do); otherwise logits, and the
+    Postprocessor applies softmax. Bad frames raise ``InputError`` naming the frame.
+    """
+
+    name: str = ""
+    host_preprocess: bool = True
+
+    def __init__(self, meta: "ModelMeta"):
+        self.meta = meta
+
+    @property
+    def outputs_are_probabilities(self) -> bool:
+        return bool(self.meta.output_is_probability)
+
+    @abc.abstractmethod
+    def preprocess(self, frames: Sequence[np.ndarray], color: str) -> np.ndarray:
+        """uint8 HxWxC frames in ``color`` order -> float32 (N, 3, H, W) batch (host memory)."""
+
+    @abc.abstractmethod
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """A preprocessed (N, 3, H, W) batch -> the model's raw (N, classes) output."""
+
+    def run_frames(self, frames: Sequence[np.ndarray], color: str) -> np.ndarray:
+        """Frames -> the model's raw (N, classes) output."""
+        return self.infer(self.preprocess(frames, color))
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Runtime, device, precision ... for logs and benchmark reports."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()})"
+
+
+#: ``backend="auto"`` takes the first usable backend of this order for the device. CPU: the
+#: native engine first (measured faster, docs/throughput.md). GPU: Paddle Inference (TensorRT
+#: from the pip wheel), then CUDA preprocessing handed to the same predictor (neither measured
+#: here: no GPU on the build machines).
+BACKEND_PREFERENCE: Dict[str, Tuple[str, ...]] = {"cpu": ("native", "paddle"),
+                                                  "gpu": ("paddle", "paddle-cuda")}
+BACKENDS = ("native", "paddle", "paddle-cuda")
+
+
 def _has(mod: str) -> bool:
     try:
         return importlib.util.find_spec(mod) is not None
@@ -130,17 +202,65 @@ def _has(mod: str) -> bool:
         return False
 
 
-def available_backends() -> List[str]:
-    """Backends usable here, fastest first: "native" (C++ engine, OpenVINO inside) when the
-    extension was built with it, "paddle" when paddlepaddle(-gpu) is installed."""
-    out = []
+def _usable(backend: str, device: str) -> bool:
+    """Whether this install can build ``backend`` on ``device`` (cheap checks: no runtime starts)."""
     try:
         from .. import _native
-
-        if hasattr(_native, "Engine"):
-            out.append("native")
     except ImportError:
-        pass
-    if _has("paddle"):
-        out.append("paddle")
-    return out
+        _native = None
+    if backend == "native":
+        return device == "cpu" and _native is not None and hasattr(_native, "Engine")
+    if backend == "paddle":
+        return _has("paddle")
+    if backend == "paddle-cuda":
+        return device == "gpu" and _native is not None and hasattr(_native, "preprocess_cuda") and _has("paddle")
+    return False
+
+
+def available_backends(device: str = "cpu") -> List[str]:
+    """Backends usable here on ``device``, in :data:`BACKEND_PREFERENCE` order."""
+    if device not in BACKEND_PREFERENCE:
+        from ..errors import InputError
+
+        raise InputError(f"device must be 'cpu' or 'gpu', got {device!r}")
+    return [b for b in BACKEND_PREFERENCE[device] if _usable(b, device)]
+
+
+def choose_backend(backend: Union[str, Sequence[str]], device: str = "cpu") -> str:
+    """``backend`` as named; ``"auto"``: the first usable one of :data:`BACKEND_PREFERENCE`;
+    a sequence of names: the first usable one of that order."""
+    from ..errors import BackendError
+
+    if isinstance(backend, str) and backend != "auto":
+        if backend not in BACKENDS:
+            raise BackendError(f"unknown backend {backend!r}; available here: {available_backends(device)}")
+        return backend
+    order = BACKEND_PREFERENCE.get(device, ()) if backend == "auto" else tuple(backend)
+    unknown = [b for b in order if b not in BACKENDS]
+    if unknown:
+        raise BackendError(f"unknown backend(s) {unknown}; known: {list(BACKENDS)}")
+    usable = available_backends(device)
+    for b in order:
+        if b in usable:
+            return b
+    raise BackendError(f"no inference backend of {list(order)} is available on {device}: install openvino (native "
+                       f"engine) or paddlepaddle (pip install 'personcls[paddle]')")
+
+
+def create_pipeline(backend: str, model_dir: os.PathLike, meta: "ModelMeta", options: RuntimeOptions,
+                    threads: int = 0) -> Pipeline:
+    """The :class:`Pipeline` of one named backend (see :func:`choose_backend` for "auto")."""
+    from ..errors import BackendError
+
+    if backend == "paddle":
+        from .paddle_runtime import PaddlePipeline
+
+        return PaddlePipeline(model_dir, meta, options, threads)
+    if backend in ("native", "paddle-cuda"):
+        try:
+            from .native import CudaPaddlePipeline, NativePipeline
+        except ImportError as e:
+            raise BackendError(f"the native engine is not available in this build: {e}") from e
+        cls = NativePipeline if backend == "native" else CudaPaddlePipeline
+        return cls(model_dir, meta, options, threads=threads)
+    raise BackendError(f"unknown backend {backend!r}; available here: {available_backends(options.device)}")

@@ -1,4 +1,5 @@
-"""Paddle Inference through ``paddle.inference`` (CPU + oneDNN; GPU + TensorRT)."""
+"""The ``paddle`` backend: Paddle Inference through ``paddle.inference`` (CPU + oneDNN; GPU +
+TensorRT), after the native fused preprocessing on the host."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..errors import BackendError, ModelError
 from ..modelfolder import ModelMeta, paddle_files, trt_cache_dir
-from . import RuntimeOptions
+from . import Pipeline, RuntimeOptions
 
 
 def _import_inference():
@@ -48,7 +49,7 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
                 "fp32": pi.PrecisionType.Float32,
                 "fp16": pi.PrecisionType.Half,
                 "int8": pi.PrecisionType.Int8,
-            }[opt.precision]
+            }[opt.trt_precision]
             cache = trt_cache_dir(model_dir, opt.trt_cache_dir)
             cache.mkdir(parents=True, exist_ok=True)
             # Serialized engines land in the cache folder and are reused by later starts.
@@ -60,7 +61,7 @@ def build_config(model_dir: os.PathLike, meta: ModelMeta, opt: RuntimeOptions):
                     min_subgraph_size=opt.trt_min_subgraph,
                     precision_mode=precision,
                     use_static=True,
-                    use_calib_mode=(opt.precision == "int8" and opt.trt_calib),
+                    use_calib_mode=(opt.trt_precision == "int8" and opt.trt_calib),
                 )
             except Exception as e:  # Paddle raises its own types when built without TensorRT
                 raise BackendError(f"TensorRT is not usable with this PaddlePaddle ({paddle.__version__}): {e}") from e
@@ -160,3 +161,30 @@ class PaddleRuntime:
                 return self._out.copy_to_cpu()
             except Exception as e:
                 raise BackendError(f"Paddle Inference failed on a device batch: {e}") from e
+
+
+class PaddlePipeline(Pipeline):
+    """Backend ``paddle``: the native fused preprocessing (host) + one :class:`PaddleRuntime`."""
+
+    name = "paddle"
+    host_preprocess = True
+
+    def __init__(self, model_dir: os.PathLike, meta: ModelMeta, options: Optional[RuntimeOptions] = None,
+                 threads: int = 0):
+        from ..preprocess import Preprocessor
+
+        super().__init__(meta)
+        self.runtime = PaddleRuntime(model_dir, meta, options)
+        self.preprocessor = Preprocessor(meta.preprocess, threads=threads)
+
+    def preprocess(self, frames, color: str) -> np.ndarray:
+        return self.preprocessor(list(frames), color)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.runtime.infer(batch)
+
+    def describe(self) -> str:
+        o = self.runtime.options
+        where = f"GPU {o.gpu_id}" + (f" TensorRT {o.trt_precision}" if o.use_tensorrt else "") if o.device == "gpu" \
+            else f"CPU threads={o.cpu_threads or os.cpu_count()}" + (" oneDNN" if o.enable_mkldnn else "")
+        return f"Paddle Inference (Python) {where}"

@@ -17,11 +17,13 @@ def load_watch_config(path: Optional[str], overrides) -> dict:
     ``Watch`` (defaults from :class:`WatchSettings`) and ``Sources``, then ``-c`` and ``-o``."""
     from ..cli import DEFAULT_INFER_CONFIG, _resolve_config
     from ..config import load_config, read_yaml
+    from ..inference_config import KEYS
 
     defaults = read_yaml(DEFAULT_INFER_CONFIG)
     defaults["Watch"] = WatchSettings().to_dict()
     defaults["Sources"] = {}
-    cfg = load_config(_resolve_config(path, DEFAULT_INFER_CONFIG) if path else None, overrides, defaults=defaults)
+    cfg = load_config(_resolve_config(path, DEFAULT_INFER_CONFIG) if path else None, overrides, defaults=defaults,
+                      known=KEYS)
     if cfg.get("Sources") is None:
         cfg["Sources"] = {}
     if not isinstance(cfg["Sources"], dict) or not all(isinstance(v, dict) for v in cfg["Sources"].values()):
