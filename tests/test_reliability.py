@@ -160,6 +160,7 @@ def test_info_reports_the_machine_and_precisions(capsys):
     info = json.loads(capsys.readouterr().out)
     assert "fp32" in info["cpu_precisions"] and info["machine"]["cpu"]
     assert "checksums" in info["model"], info["model"]
+    assert info["backends"] == [b for b in info["backend_preference"]["cpu"] if b in info["backends"]]
 
 
 def test_backend_error_is_not_a_model_error():

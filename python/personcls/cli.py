@@ -220,11 +220,12 @@ def cmd_eval_folder(args) -> int:
 
 def cmd_info(args) -> int:
     from . import build_info
-    from .backends import available_backends, cpu_precisions, machine_info
+    from .backends import BACKEND_PREFERENCE, available_backends, cpu_precisions, machine_info
     from .modelfolder import ModelMeta, default_model_dir
 
     cfg = load_inference_config(args.config, args.override)
     info = {"version": __version__, "build": build_info(), "backends": available_backends(),
+            "backend_preference": {d: list(order) for d, order in BACKEND_PREFERENCE.items()},
             "machine": machine_info(), "cpu_precisions": cpu_precisions()}
     from .inference_config import resolve
 
