@@ -14,7 +14,7 @@ import pytest
 paddle = pytest.importorskip("paddle", reason="training needs PaddlePaddle")
 
 from personcls.errors import ConfigError  # noqa: E402
-from personcls.training import cli, distill  # noqa: E402
+from personcls.training import cli, config_access, distill  # noqa: E402
 from personcls.training import data as D  # noqa: E402
 from personcls.training.config_access import preprocess_spec  # noqa: E402
 
@@ -67,7 +67,7 @@ def setup(tmp_path):
 def test_offline_and_online_teacher_agree(setup, monkeypatch):
     tmp, ov = setup
     monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp / "cache"))
-    cfg = cli.load("PPLCNet_x1_0_distillation.yaml", ov + ["Arch.models.0.Teacher.offline=True"])
+    cfg = config_access.load("PPLCNet_x1_0_distillation.yaml", ov + ["Arch.models.0.Teacher.offline=True"])
     entries = D.read_lists(cfg["DataLoader"]["Train"]["dataset"]["cls_label_path"], None, 2)
     assert [e.label for e in entries].count(-1) == 8
     paths = [e.path for e in entries]
@@ -134,7 +134,7 @@ def test_losses_math_and_unlabeled():
 def test_config_errors(setup):
     tmp, ov = setup
     with pytest.raises(ConfigError, match="Teacher.pretrained is required"):
-        distill.build_distillation_model(cli.load("PPLCNet_x1_0_distillation.yaml",
+        distill.build_distillation_model(config_access.load("PPLCNet_x1_0_distillation.yaml",
                                                   ov + ["Arch.models.0.Teacher.pretrained=null"]), for_training=True)
     with pytest.raises(ConfigError, match="not supported in distillation"):
         distill.build_loss({"Loss": {"Train": [{"FocalLoss": {}}]}})

@@ -273,9 +273,9 @@ def test_train_eval_infer_export_debug(data, tmp_path, capsys):
     from personcls.imageio import read_image
     from personcls.preprocess import reference_preprocess
     from personcls.modelfolder import ModelMeta
-    from personcls.training.cli import load, run
+    from personcls.training.cli import run
+    from personcls.training.config_access import load, preprocess_spec
     from personcls.training.data import EvalPipeline, read_list
-    from personcls.training.config_access import preprocess_spec
     from personcls.training.engine import train
     from personcls.training.nets import build_net
 
@@ -396,7 +396,8 @@ def test_export_leaves_no_half_folder(tmp_path):
 
 
 def test_config_resolution_and_errors(data, tmp_path, monkeypatch):
-    from personcls.training.cli import DEFAULT_CONFIG, load, resolve_config_path, run
+    from personcls.training.cli import run
+    from personcls.training.config_access import DEFAULT_CONFIG, load, resolve_config_path
     from personcls.training.nets import build_net
 
     assert resolve_config_path("PPLCNet_x1_0.yaml") == DEFAULT_CONFIG  # bare name -> packaged

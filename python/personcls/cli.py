@@ -270,7 +270,7 @@ def cmd_print_config(args) -> int:
             cfg = load_search_config(args.config or "PPLCNet_x1_0_search.yaml", args.override)
             cfg.pop("_path", None)
         else:
-            from .training.cli import load
+            from .training.config_access import load
 
             cfg = load(args.config, args.override)
         print(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), end="")

@@ -87,7 +87,7 @@ def evaluate_folder(clf, list_file: os.PathLike, out_dir: os.PathLike, max_fpr: 
     """Metrics of ``clf`` (a Classifier over a model folder) on ``list_file``; writes
     ``metrics.json``, ``scores.csv`` and (with matplotlib) ``roc.png`` / ``pr.png`` in ``out_dir``.
     With ``pick``, stores the picked threshold in the model folder's ``personcls.json``."""
-    from .training.metrics import binary_metrics
+    from .metrics import binary_metrics
 
     t0 = time.time()
     items = read_labeled_list(list_file)
@@ -108,7 +108,7 @@ def evaluate_folder(clf, list_file: os.PathLike, out_dir: os.PathLike, max_fpr: 
     out.mkdir(parents=True, exist_ok=True)
     if plots:
         try:
-            from .training.metrics import save_curves
+            from .metrics import save_curves
 
             curves = save_curves(probs, y, out, positive=1, title=Path(clf.model_dir).name, operating_point=thr)
             report.update(roc_auc=curves["roc_auc"], average_precision=curves["average_precision"],

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import InputError
 from . import config_access as C
 from . import data as D
-from .metrics import binary_metrics, save_curves
+from ..metrics import binary_metrics, save_curves
 from .nets import load_for_inference
 from .runlog import atomic_write_text, progress, report_unreadable, setup_logging
 

@@ -63,9 +63,7 @@ def _override(key: str, value: Any) -> str:
 
 
 def load_search_config(path: str, overrides: Sequence[str]) -> Dict[str, Any]:
-    from .cli import resolve_config_path
-
-    p = resolve_config_path(path)
+    p = C.resolve_config_path(path)
     cfg = load_config(p, list(overrides or []), defaults={"output_dir": "output/search", "metric": "acc",
                                                           "base_overrides": [], "search_dict": [],
                                                           "distill_config_file": None, "teacher": None,
@@ -98,15 +96,13 @@ def load_search_config(path: str, overrides: Sequence[str]) -> Dict[str, Any]:
 
 def _config_rel(search_cfg: Dict[str, Any], name: str) -> str:
     """A config file named in the search config: as given if it exists, else next to the search
-    config, else a packaged one (``resolve_config_path``)."""
-    from .cli import resolve_config_path
-
+    config, else a packaged one (``config_access.resolve_config_path``)."""
     f = Path(str(name))
     if not f.is_file():
         side = Path(search_cfg["_path"]).parent / f.name
         if side.is_file():
             return str(side)
-    return str(resolve_config_path(str(name)))
+    return str(C.resolve_config_path(str(name)))
 
 
 class Trial:
@@ -114,9 +110,7 @@ class Trial:
         self.stage, self.key, self.value = stage, key, value
         self.config_file, self.overrides = config_file, list(overrides)
         # named by the resolved training config, so equal settings reached twice share one run
-        from .cli import load
-
-        cfg = load(config_file, self.overrides)
+        cfg = C.load(config_file, self.overrides)
         cfg.get("Global", {}).pop("output_dir", None)
         h = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:10]
         self.name = f"t{h}"
@@ -124,9 +118,7 @@ class Trial:
 
 
 def _training_cfg(trial: Trial) -> Dict[str, Any]:
-    from .cli import load
-
-    return load(trial.config_file, trial.overrides + [f"Global.output_dir={trial.out}"])
+    return C.load(trial.config_file, trial.overrides + [f"Global.output_dir={trial.out}"])
 
 
 # the search metric -> its column of a run's history (train()'s metrics; metrics.csv)

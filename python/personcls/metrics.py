@@ -78,6 +78,17 @@ def auc(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.trapezoid(y, x)) if hasattr(np, "trapezoid") else float(np.trapz(y, x))
 
 
+def _save(plt, fig, ax, xlabel: str, ylabel: str, title: str, legend_loc: str, path: Path) -> str:
+    """Label a unit-square curve plot, write it to ``path`` and close it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title.strip())
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1.01), ax.legend(loc=legend_loc), ax.grid(alpha=0.3)
+    fig.savefig(str(path), dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return str(path)
+
+
 def save_curves(probs: np.ndarray, labels: np.ndarray, out_dir: Path, positive: int = 1, title: str = "",
                 operating_point: Optional[float] = None) -> Dict[str, str]:
     """Write ``roc.png`` and ``pr.png`` (matplotlib, Agg); returns {name: path} and AUCs.
@@ -105,23 +116,13 @@ def save_curves(probs: np.ndarray, labels: np.ndarray, out_dir: Path, positive: 
         op = (fp / max(int((~is_pos).sum()), 1), tp / max(int(is_pos.sum()), 1), tp / max(tp + fp, 1))
         ax.plot([op[0]], [op[1]], "o", color="red", ms=8,
                 label=f"threshold {operating_point:.3g}: TPR {op[1]:.3f}, FPR {op[0]:.3f}")
-    ax.set_xlabel("false positive rate (nobody called someone)")
-    ax.set_ylabel("true positive rate (someone found)")
-    ax.set_title(f"ROC {title}".strip())
-    ax.set_xlim(0, 1), ax.set_ylim(0, 1.01), ax.legend(loc="lower right"), ax.grid(alpha=0.3)
-    paths["roc"] = str(out_dir / "roc.png")
-    fig.savefig(paths["roc"], dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    paths["roc"] = _save(plt, fig, ax, "false positive rate (nobody called someone)",
+                         "true positive rate (someone found)", f"ROC {title}", "lower right", out_dir / "roc.png")
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(tpr[1:], prec[1:], lw=2, label=f"PR (AP {ap:.3f})")
     if op is not None:
         ax.plot([op[1]], [op[2]], "o", color="red", ms=8,
                 label=f"threshold {operating_point:.3g}: recall {op[1]:.3f}, precision {op[2]:.3f}")
-    ax.set_xlabel("recall (someone)")
-    ax.set_ylabel("precision (someone)")
-    ax.set_title(f"Precision-recall {title}".strip())
-    ax.set_xlim(0, 1), ax.set_ylim(0, 1.01), ax.legend(loc="lower left"), ax.grid(alpha=0.3)
-    paths["pr"] = str(out_dir / "pr.png")
-    fig.savefig(paths["pr"], dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    paths["pr"] = _save(plt, fig, ax, "recall (someone)", "precision (someone)", f"Precision-recall {title}",
+                        "lower left", out_dir / "pr.png")
     return {**paths, "roc_auc": roc_auc, "average_precision": ap}
