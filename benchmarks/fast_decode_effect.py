@@ -21,6 +21,7 @@ import numpy as np
 from personcls import imageio
 from personcls.classifier import Classifier
 from personcls.shared_data import data_root
+from personcls.spec import decide
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,7 @@ def main() -> int:
         parts = []
         for k, g in got.items():
             d = np.abs(g - ref[k])
-            parts.append(f"{k}: max {d.max():.3f} mean {d.mean():.3f}, {int(((g >= thr) != (ref[k] >= thr)).sum())} "
+            parts.append(f"{k}: max {d.max():.3f} mean {d.mean():.3f}, {int((decide(g, thr) != decide(ref[k], thr)).sum())} "
                          f"of {len(g)} decisions changed")
         print(f"{label:34s} " + " | ".join(parts), flush=True)
 

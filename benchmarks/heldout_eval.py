@@ -94,9 +94,8 @@ def main() -> None:
         if errs:
             raise SystemExit(f"{name}: {len(errs)} image(s) failed, first: {errs[0].error}")
         first = np.array([r.class_ids[0] for r in res])
-        pscore = np.array([r.person_score for r in res])
         row = scores(first, labels)
-        row["at_threshold"] = scores((pscore >= thr).astype(int), labels)
+        row["at_threshold"] = scores(np.array([r.someone for r in res]).astype(int), labels)
         if teacher is not None:
             teacher.cached.clear()
             teacher.prepare_cache(paths)

@@ -62,3 +62,22 @@ def test_native_on_gpu_is_an_error_not_a_hand_off(random_model):
     with pytest.raises(BackendError, match="paddle-cuda"):
         create_pipeline("native", random_model, meta, RuntimeOptions(device="gpu"))
     assert "native" not in available_backends("gpu")
+
+
+def test_postprocessor_applies_softmax_once_and_the_one_decision_rule():
+    """Logits get softmax in the Postprocessor (the one place), probabilities do not; the
+    decision is spec.decide: P(someone) >= threshold, the threshold itself included."""
+    import numpy as np
+
+    from personcls.postprocess import Postprocessor
+    from personcls.spec import PostprocessSpec, decide
+
+    spec = PostprocessSpec(threshold=0.5)
+    logits = np.array([[0.0, 0.0], [0.0, 2.0]], np.float32)
+    r = Postprocessor(spec, output_is_probability=False)(logits, ["a", "b"])
+    assert [x.person_score for x in r] == pytest.approx([0.5, 1 / (1 + np.exp(-2.0))])
+    assert [x.someone for x in r] == [True, True] == [decide(x.person_score, 0.5) for x in r]
+    probs = np.array([[0.6, 0.4]], np.float32)
+    r = Postprocessor(spec, output_is_probability=True, threshold=0.4)(probs, ["c"])[0]
+    assert r.person_score == pytest.approx(0.4) and r.someone is True
+    assert list(decide(np.array([0.39, 0.4, 0.41]), 0.4)) == [False, True, True]

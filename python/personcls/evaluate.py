@@ -22,6 +22,7 @@ import numpy as np
 from . import imageio
 from .errors import InputError
 from .modelfolder import META_FILE, store_threshold
+from .spec import decide
 
 PICK_RULES = ("acc", "fpr")
 
@@ -120,7 +121,7 @@ def evaluate_folder(clf, list_file: os.PathLike, out_dir: os.PathLike, max_fpr: 
         w = csv.writer(f)
         w.writerow(["path", "label", "p_someone", "someone"])
         for p, lab, sc in zip(paths, y, s):
-            w.writerow([p, int(lab), f"{sc:.6f}", int(sc >= thr)])
+            w.writerow([p, int(lab), f"{sc:.6f}", int(decide(sc, thr))])
     os.replace(tmp, out / "scores.csv")
     from .backends import machine_info
 

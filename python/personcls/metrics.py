@@ -7,6 +7,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .spec import decide
+
 
 def tpr_at_fpr(pos_scores: np.ndarray, neg_scores: np.ndarray, max_fpr: float = 0.01) -> Tuple[float, float, float]:
     """PULC's TprAtFpr: over thresholds t = 0, 0.0001, ..., 0.9999 (score > t is positive), the
@@ -32,7 +34,7 @@ def binary_metrics(probs: np.ndarray, labels: np.ndarray, positive: int = 1, max
                    threshold: Optional[float] = None) -> Dict[str, float]:
     """Accuracy, precision / recall / F1 of ``positive``, TPR at FPR <= ``max_fpr``.
 
-    The decision is the argmax, or with ``threshold`` P(positive) >= threshold (the SDK's
+    The decision is the argmax, or with ``threshold`` :func:`personcls.spec.decide` (the SDK's
     rule; another class is then the most probable of the rest)."""
     probs = np.asarray(probs, np.float64)
     labels = np.asarray(labels).astype(np.int64)
@@ -44,7 +46,7 @@ def binary_metrics(probs: np.ndarray, labels: np.ndarray, positive: int = 1, max
     else:
         others = probs.copy()
         others[:, positive] = -np.inf
-        pred = np.where(probs[:, positive] >= threshold, positive, others.argmax(axis=1))
+        pred = np.where(decide(probs[:, positive], threshold), positive, others.argmax(axis=1))
     acc = float((pred == labels).mean())
     tp = int(((pred == positive) & (labels == positive)).sum())
     fp = int(((pred == positive) & (labels != positive)).sum())

@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .spec import PostprocessSpec
+from .spec import PostprocessSpec, decide
 
 
 @dataclass
@@ -117,7 +117,7 @@ class Postprocessor:
         results = []
         for src, p in zip(sources, probs):
             ps = float(p[pos])
-            someone = ps >= self.threshold
+            someone = decide(ps, self.threshold)
             if self.mode == "topk":
                 order = np.argsort(-p, kind="stable")[: self.topk]
                 ids = [int(i) for i in order]

@@ -22,6 +22,7 @@ from . import imageio
 from .errors import BackendError, ConfigError, InputError, ModelError
 from .backends import machine_info
 from .modelfolder import INT8_ENTRY, INT8_XML, ModelMeta, openvino_files, recover_folder, staged_folder
+from .spec import decide
 
 
 def read_list(list_file: os.PathLike) -> List[str]:
@@ -101,7 +102,7 @@ def quantize_model(model_dir: os.PathLike, images: Sequence[str], subset_size: i
             "check_images": len(check),
             "max_abs_diff": float(np.abs(a - b).max()),
             "mean_abs_diff": float(np.abs(a - b).mean()),
-            "decision_agreement": float(((a[:, pos] >= thr) == (b[:, pos] >= thr)).mean()),
+            "decision_agreement": float((decide(a[:, pos], thr) == decide(b[:, pos], thr)).mean()),
         }
         meta.record_int8_ir({**figures, "measured_on": machine_info(("personcls", "openvino", "nncf", "numpy",
                                                                       "opencv-python-headless"))})

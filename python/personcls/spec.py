@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 LABEL_NAMES = ("nobody", "someone")  # class 0, class 1 (the tutorial's convention)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -223,3 +225,10 @@ class PostprocessSpec:
             raise ValueError("postprocess has no 'threshold'; store one with 'personcls eval MODEL_DIR LIST "
                              "--pick-threshold' (or write 0.5 explicitly if that is what you mean)")
         return _from_known_keys(cls, d, "postprocess")
+
+
+def decide(p_someone, threshold: float):
+    """The someone / nobody decision, the one rule every part uses: P(someone) >= threshold
+    (PULC's ThreshOutput). A number gives a bool, an array an array of bools."""
+    out = np.asarray(p_someone, dtype=np.float64) >= float(threshold)
+    return bool(out) if out.ndim == 0 else out

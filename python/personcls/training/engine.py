@@ -135,6 +135,44 @@ def _val_columns(val: Dict[str, Any]) -> Dict[str, str]:
             "f1": f"{val['f1']:.6f}", "tpr_at_fpr": f"{val['tpr_at_fpr']:.6f}", "threshold": f"{val['threshold']:.4f}"}
 
 
+@dataclass
+class _EpochEnd:
+    """Rank 0's end of an epoch: the best metric so far, the checkpoints (``best_model`` when it
+    improved, ``latest`` every ``Global.save_interval`` epochs and at the end) and the run log."""
+
+    run_dir: Path
+    cfg: Dict[str, Any]
+    spec: Any
+    seed: int
+    steps: int
+    epochs: int
+    m: _Model
+    external: Any
+    runlog: RunLog
+    save_interval: int
+
+    def __post_init__(self):
+        self.best = self.m.best
+
+    def __call__(self, epoch: int, row: Dict[str, Any], val: Optional[Dict[str, Any]], lr: float) -> None:
+        best, cfg, m = self.best, self.cfg, self.m
+        improved = val is not None and (best["value"] is None or val[best["name"]] > best["value"])
+        if improved:
+            self.best = best = {"name": best["name"], "value": float(val[best["name"]]), "epoch": epoch}
+        info = {"epoch": epoch, "global_step": epoch * self.steps, "epochs": self.epochs,
+                "arch": C.get(cfg, "Arch.name"), "class_num": C.get(cfg, "Arch.class_num"), "seed": self.seed,
+                "best": best, "metrics": val, "train": {k: row[k] for k in ("train_loss", "train_acc", "images_per_s")},
+                "preprocess": self.spec.to_dict(), "fingerprint": checkpoints.fingerprint(cfg),
+                "weights_source": m.sources,
+                "teacher_prior": self.external.target_prior if self.external is not None else None,
+                "amp_scaler": m.scaler.state_dict() if m.scaler is not None else None}
+        if improved:
+            checkpoints.save_checkpoint(self.run_dir, "best_model", m.model, m.opt, info)
+        if epoch % self.save_interval == 0 or epoch == self.epochs:
+            checkpoints.save_checkpoint(self.run_dir, "latest", m.model, m.opt, info)
+        self.runlog.epoch(row, val, lr, self.epochs, improved)
+
+
 def _train(cfg: Dict[str, Any]) -> Dict[str, Any]:
     import paddle
 
@@ -197,7 +235,7 @@ def _train(cfg: Dict[str, Any]) -> Dict[str, Any]:
     eval_interval = C.integer(g.get("eval_interval", 1), "Global.eval_interval", 1)
     start_eval = C.integer(g.get("start_eval_epoch", 1), "Global.start_eval_epoch", 0)
     save_interval = C.integer(g.get("save_interval", 1), "Global.save_interval", 1)
-    best = m.best
+    saver = _EpochEnd(run_dir, cfg, spec, seed, steps, epochs, m, external, runlog, save_interval)
     for epoch in range(m.start_epoch, epochs + 1):
         t0 = time.time()
         stats = train_one_epoch(step, train_loader, epoch, epochs, seed, sampler, before=freeze,
@@ -212,24 +250,11 @@ def _train(cfg: Dict[str, Any]) -> Dict[str, Any]:
             row.update(_val_columns(val))
         row["seconds"] = f"{time.time() - t0:.2f}"
         if rank == 0:
-            improved = val is not None and (best["value"] is None or val[best["name"]] > best["value"])
-            if improved:
-                best = {"name": best["name"], "value": float(val[best["name"]]), "epoch": epoch}
-            info = {"epoch": epoch, "global_step": epoch * steps, "epochs": epochs, "arch": C.get(cfg, "Arch.name"),
-                    "class_num": C.get(cfg, "Arch.class_num"), "seed": seed, "best": best, "metrics": val,
-                    "train": {k: row[k] for k in ("train_loss", "train_acc", "images_per_s")},
-                    "preprocess": spec.to_dict(), "fingerprint": checkpoints.fingerprint(cfg),
-                    "weights_source": m.sources,
-                    "teacher_prior": external.target_prior if external is not None else None,
-                    "amp_scaler": m.scaler.state_dict() if m.scaler is not None else None}
-            if improved:
-                checkpoints.save_checkpoint(run_dir, "best_model", model, opt, info)
-            if epoch % save_interval == 0 or epoch == epochs:
-                checkpoints.save_checkpoint(run_dir, "latest", model, opt, info)
-            runlog.epoch(row, val, stats.lr, epochs, improved)
+            saver(epoch, row, val, stats.lr)
         if nranks > 1:
             paddle.distributed.barrier()
     runlog.close()
+    best = saver.best
     if rank == 0:
         log.info("done: best %s %s at epoch %s; checkpoints in %s", best["name"], best["value"], best["epoch"], run_dir)
     return _result(run_dir, epochs, epochs - m.start_epoch + 1, best, runlog.history())
