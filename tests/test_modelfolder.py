@@ -88,6 +88,20 @@ def test_staged_folder_keeps_the_previous_folder_on_failure(shipped):
     assert meta.postprocess.threshold == 0.25 and meta.metrics["picked_threshold"]["rule"] == "test"
 
 
+def test_rewriting_a_folder_keeps_the_users_files(shipped):
+    """A fresh write (export) over an existing folder keeps what the module does not manage (a
+    model card) and drops its own files that the new write did not produce."""
+    (shipped / "MODEL_CARD.md").write_text("my notes")
+    files = {p.name: p.read_bytes() for p in shipped.iterdir() if p.name != "MODEL_CARD.md"}
+    (shipped / "inference.onnx").write_bytes(b"stale")  # a managed file the new write lacks
+    with staged_folder(shipped, "test") as work:  # starts empty, as export does
+        for name, data in files.items():
+            (work / name).write_bytes(data)
+    assert (shipped / "MODEL_CARD.md").read_text() == "my notes"
+    assert not (shipped / "inference.onnx").exists()  # managed: not carried over
+    ModelMeta.load(shipped)
+
+
 def test_provenance_records_versions_and_keeps_given_fields():
     p = provenance("PPLCNet_x1_0", runtimes=("openvino",), extra={"source_checkpoint": "x.pdparams", "arch": "given"})
     assert p["openvino_version"] and p["personcls_version"] and p["date"]

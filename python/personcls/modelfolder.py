@@ -58,6 +58,9 @@ INT8_ENTRY = {"xml": INT8_XML, "bin": INT8_BIN}
 CHECKSUM_KEYS = ("program", "params", "xml", "bin")  # the entries of ``files`` that name model files
 # files the runtimes read from a folder by these names even when ``files`` does not list them
 DEFAULT_MODEL_FILES = (PADDLE_PROGRAM, PADDLE_PIR_PROGRAM, PADDLE_PARAMS, IR_XML, IR_BIN, ONNX_FILE)
+# every file name this module writes; anything else in a folder (a model card, notes) is the user's
+# and survives a rewrite of the folder
+MANAGED_FILES = frozenset(DEFAULT_MODEL_FILES + (INT8_XML, INT8_BIN, META_FILE, PADDLE_PARAMS + ".info"))
 #: model_format values :func:`openvino_files` understands (auto: IR, then Paddle program, then ONNX)
 MODEL_FORMATS = ("auto", "ir", "onnx", "paddle")
 
@@ -316,8 +319,10 @@ def is_replaceable(d: os.PathLike) -> bool:
 def staged_folder(target: os.PathLike, purpose: str, copy_existing: bool = False) -> Iterator[Path]:
     """Write a model folder as a whole: yields an empty (or, with ``copy_existing``, a copy of
     ``target``) sibling folder; when the block ends, its ``personcls.json`` must read back and
-    verify, then it replaces ``target`` (:func:`replace_folder`). A failure anywhere leaves
-    ``target`` as it was and removes the sibling."""
+    verify, then it replaces ``target`` (:func:`replace_folder`). Files of ``target`` that this
+    module does not manage (:data:`MANAGED_FILES`, e.g. a ``MODEL_CARD.md``) are carried over
+    unless the block wrote one of the same name. A failure anywhere leaves ``target`` as it was
+    and removes the sibling."""
     target = Path(target).resolve()
     recover_folder(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -326,6 +331,10 @@ def staged_folder(target: os.PathLike, purpose: str, copy_existing: bool = False
         if copy_existing:
             shutil.copytree(target, work, dirs_exist_ok=True)
         yield work
+        if target.is_dir() and not copy_existing:
+            for f in target.iterdir():
+                if f.is_file() and f.name not in MANAGED_FILES and not (work / f.name).exists():
+                    shutil.copy2(f, work / f.name)
         ModelMeta.load(work)  # what was written reads back and verifies
         os.chmod(work, 0o755)
         replace_folder(work, target)  # the previous folder stays whole until this one is in place
