@@ -18,6 +18,7 @@ SIZE=${SIZE:-128}
 SCALE=${SCALE:-0.25}
 LR=${LR:-0.02}
 DATA=../shared/data
+mkdir -p "$OUT"
 EXTRA=()
 if [ "${LISTS:-small}" = "big" ]; then
   [ -f output/transfer/video_train_list.txt ] || python benchmarks/make_transfer_set.py --data $DATA --out output/transfer
