@@ -55,6 +55,19 @@ def test_unknown_key_suggests_the_closest(model):
     assert "did you mean 'Global.infer_imgs'" in p.stderr
 
 
+def test_a_misspelt_key_in_a_yaml_file_is_named(model, demo_dir, tmp_path):
+    cfg = tmp_path / "infer.yaml"
+    cfg.write_text(f"Global:\n  infer_imgs: {demo_dir / 'owl.jpg'}\n  inference_model_dir: {model}\n"
+                   "  cpu_num_thread: 1\n  enable_benchmark: false\nPostProcess:\n  main_indicator: Topk\n")
+    p = run("predict", "-c", str(cfg))
+    assert p.returncode == 0, p.stderr
+    assert "config key 'Global.cpu_num_thread' is not used; did you mean 'Global.cpu_num_threads'?" in p.stderr
+    assert "config key 'Global.enable_benchmark' is not used" in p.stderr
+    assert "PostProcess.main_indicator" not in p.stderr and "infer_imgs" not in p.stderr
+    quiet = run("predict", "-o", f"Global.infer_imgs={demo_dir / 'owl.jpg'}", "-o", f"Global.inference_model_dir={model}")
+    assert quiet.returncode == 0 and "not used" not in quiet.stderr  # the packaged config: every key is read
+
+
 def test_values_are_typed_not_evaluated(model, demo_dir, tmp_path):
     marker = tmp_path / "pwned"
     p = run("predict", "-o", f"Global.infer_imgs={demo_dir / 'owl.jpg'}", "-o", f"Global.inference_model_dir={model}",

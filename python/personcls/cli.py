@@ -39,10 +39,13 @@ def _resolve_config(path: Optional[str], fallback: Path) -> Path:
 def load_inference_config(path: Optional[str], overrides) -> dict:
     """The inference YAML (``-c``, default the packaged one) with ``-o`` overrides; the keys of
     personcls.inference_config.KEYS are valid even where the file leaves them out."""
-    from .config import load_config
-    from .inference_config import KEYS
+    from .config import load_config, suggest_key
+    from .inference_config import KEYS, unused_keys
 
-    return load_config(_resolve_config(path, DEFAULT_INFER_CONFIG), overrides, known=KEYS)
+    cfg = load_config(_resolve_config(path, DEFAULT_INFER_CONFIG), overrides, known=KEYS)
+    for key in unused_keys(cfg):  # -o typos are errors already; a file's are named here
+        print(f"personcls: note: config key '{key}' is not used{suggest_key(key, KEYS)}", file=sys.stderr)
+    return cfg
 
 
 def build_classifier(cfg: dict):

@@ -43,11 +43,15 @@ def _all_keys(node: Any, prefix: str = "") -> List[str]:
     return keys
 
 
+def suggest_key(key: str, candidates: Collection[str]) -> str:
+    """"; did you mean 'X'?" for the candidate closest to ``key``, or ""."""
+    close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def _suggest(cfg: Dict[str, Any], key: str, known: Collection[str] = ()) -> str:
     """The closest valid key: from ``known`` (a command's table of keys) first, then the config's."""
-    close = difflib.get_close_matches(key, list(known) + [k for k in _all_keys(cfg) if k not in known], n=1,
-                                      cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return suggest_key(key, list(known) + [k for k in _all_keys(cfg) if k not in known])
 
 
 def set_by_path(cfg: Dict[str, Any], key: str, value: Any, allow_new: Sequence[str] = (),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .errors import ConfigError
 
@@ -89,6 +89,28 @@ def _get(cfg: Dict[str, Any], path: str) -> Any:
             return dataclasses.MISSING
         node = node[part]
     return node
+
+
+#: the sections of the YAML whose keys :data:`KEYS` maps; PreProcess (folders without
+#: personcls.json) and Quant (personcls quantize) are read by their own code
+MAPPED_SECTIONS = ("Global", "PostProcess")
+
+
+def _leaves(node: Any, prefix: str) -> List[str]:
+    if isinstance(node, dict) and node:
+        return [p for k, v in node.items() for p in _leaves(v, f"{prefix}.{k}")]
+    return [prefix]
+
+
+def unused_keys(cfg: Dict[str, Any]) -> List[str]:
+    """Keys of the mapped sections that no entry of :data:`KEYS` reads (a misspelt key in a
+    YAML file, or a PaddleClas key personcls has no use for), e.g. ``Global.enable_benchmark``."""
+    out = []
+    for section in MAPPED_SECTIONS:
+        for path in _leaves(cfg.get(section), section):
+            if path not in KEYS and not any(k.startswith(path + ".") for k in KEYS):
+                out.append(path)
+    return out
 
 
 def resolve(cfg: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
