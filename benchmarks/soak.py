@@ -27,20 +27,21 @@ from personcls.shared_data import data_root
 REPO = Path(__file__).resolve().parents[1]
 
 
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS")
 
 
 def peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+    return _status_mb("VmHWM")
 
 
 def photos(data: Path):

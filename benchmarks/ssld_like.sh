@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # An "SSLD-like" start for the PPLCNet_x1_0 student (docs/ablation.md, "SSLD-like start"): distil the
-# real ImageNet MobileNetV2 (../shared/data/pretrained, TF padding, mean = std = 0.5; online teacher,
-# since every view is augmented) into PPLCNet_x1_0 with a 1000-class head, started from the
+# real ImageNet MobileNetV2 (../shared/data/pretrained, TF padding, mean = std = 0.5) into
+# PPLCNet_x1_0 with a 1000-class head, started from the
 # text-orientation backbone: KL(teacher||student) at T=2, no ground-truth loss, crops + flip, lr cosine.
 # Defaults: vww train (labels unused) + the 1000 UGI images, 128 px centre crops of 25-100%, online
 # teacher, 10 epochs, lr 0.02. The default model's start (benchmarks/train_default.sh) uses
 #   LISTS=big WHOLE=1 OFFLINE=1 EPOCHS=4 SCALE=0.5 LR=0.05
 # i.e. + all 13,394 Imagenette photos + the training clips' frames, whole-image 128x128 resize as
 # the person stage, teacher outputs computed once on the whole image (3x the views per CPU-minute).
-# Writes $OUT/PPLCNet_x1_0_ssld_like.pdparams (the student alone), to be used as
-#   STUDENT_OVERRIDES="-o Arch.models.1.Student.pretrained=$OUT/PPLCNet_x1_0_ssld_like" bash benchmarks/train_default.sh
+# Writes $OUT/PPLCNet_x1_0_ssld_like.pdparams (the student alone): a start weights file,
+#   -o Arch.models.1.Student.pretrained=$OUT/PPLCNet_x1_0_ssld_like
+# (benchmarks/train_default.sh runs this with the settings above and uses its output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-output/ssld_like}

@@ -30,15 +30,16 @@ CKPT=${CKPT:-latest}
 SEED=${SEED:-42}
 DATA=../shared/data
 CFG=training/configs/PPLCNet_x1_0_person_teachers.yaml
+SSLD_OUT=output/ssld_big
 START_OPT=()
-[ "$START" = "ssld" ] && START_OPT=(-o Arch.models.1.Student.pretrained=output/ssld_big/PPLCNet_x1_0_ssld_like)
+[ "$START" = "ssld" ] && START_OPT=(-o Arch.models.1.Student.pretrained=$SSLD_OUT/PPLCNet_x1_0_ssld_like)
 COMMON=(-o Global.output_dir=$OUT -o Global.epochs=$EPOCHS -o Global.seed=$SEED "${START_OPT[@]}" ${OVERRIDES:-})
 start=$(date +%s)
 echo "== transfer set"
 python benchmarks/make_transfer_set.py --data $DATA --out output/transfer
-if [ "$START" = "ssld" ] && [ ! -f output/ssld_big/PPLCNet_x1_0_ssld_like.pdparams ]; then
+if [ "$START" = "ssld" ] && [ ! -f $SSLD_OUT/PPLCNet_x1_0_ssld_like.pdparams ]; then
   echo "== ImageNet start (benchmarks/ssld_like.sh)"
-  LISTS=big WHOLE=1 OFFLINE=1 EPOCHS=4 SCALE=0.5 LR=0.05 OUT=output/ssld_big bash benchmarks/ssld_like.sh
+  LISTS=big WHOLE=1 OFFLINE=1 EPOCHS=4 SCALE=0.5 LR=0.05 OUT=$SSLD_OUT bash benchmarks/ssld_like.sh
 fi
 echo "== student (distillation from the external teachers)"
 personcls train -c $CFG "${COMMON[@]}" 2>&1 | grep -E "epoch [0-9]+/|done:|distillation:|running|nothing to train"
