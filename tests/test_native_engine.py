@@ -32,6 +32,53 @@ def load_folder(d, params, runtime="openvino", opts=None, model_format="auto"):
     return _native.Engine(f.model, f.weights, params, runtime, opts)
 
 
+def test_openvino_is_opened_at_run_time_and_a_bad_library_is_a_clear_error(tmp_path, random_model):
+    """The engine opens OpenVINO's C library itself. In a fresh copy of the extension (own
+    globals, no openvino package beside it): a path that does not load and a library without
+    OpenVINO's functions are BackendErrors naming the path, so is an engine before any library;
+    then the openvino package's library loads and the engine runs."""
+    import subprocess
+    import sys
+    import textwrap
+
+    src = Path(_native.__file__)
+    iso = tmp_path / "iso"
+    iso.mkdir()
+    shutil.copy(src, iso / src.name)
+    real = _native.openvino_library()
+    assert real, "personcls opened no OpenVINO library on import"
+    code = textwrap.dedent(f"""
+        import importlib.util, sys
+        import numpy as np
+        from personcls import BackendError
+        from personcls.modelfolder import ModelMeta, openvino_files
+        spec = importlib.util.spec_from_file_location("personcls._native", {str(iso / src.name)!r})
+        m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+        import personcls  # the copy serves personcls, as it is (the package would open OpenVINO for it)
+        sys.modules["personcls._native"] = personcls._native = m
+        meta = ModelMeta.load({str(random_model)!r}); f = openvino_files({str(random_model)!r}, meta)
+        def engine():
+            return m.Engine(f.model, f.weights, meta.preprocess.to_native(), "openvino", None)
+        for bad, want in (("/nonexistent/libopenvino_c.so.1", "could not be loaded"), ("libm.so.6", "lacks")):
+            try:
+                m._load_openvino(bad); sys.exit("no error for " + bad)
+            except BackendError as e:
+                assert bad in str(e) and want in str(e), str(e)
+        try:
+            engine(); sys.exit("an engine without OpenVINO")
+        except BackendError as e:
+            assert "libm.so.6" in str(e), str(e)
+        assert m.openvino_library() == ""
+        m._load_openvino({real!r})
+        out = engine().run([np.full((40, 50, 3), 128, np.uint8)], "BGR")
+        assert sys.modules["personcls._native"] is m and m.__file__ == {str(iso / src.name)!r}
+        print("ok", m.openvino_library(), out.shape)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"ok {real} (1, 2)" in r.stdout, r.stdout
+
+
 @pytest.fixture(scope="module")
 def meta(random_model):
     return ModelMeta.load(random_model)

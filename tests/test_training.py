@@ -231,6 +231,30 @@ def test_augment_deterministic_per_sample(data):
         TrainPipeline(ops[:3] + [{"NormalizeImage": {"mean": [0.5, 0.5, 0.5]}}], PreprocessSpec())
 
 
+def test_rand_low_res_keeps_size_and_removes_detail():
+    """RandLowRes: same size out, the detail of a small image (high frequencies gone), drawn
+    from the sample's generator; prob 0 is the identity; bad settings name the op."""
+    from personcls.training.augment import RandLowRes
+
+    rng0 = np.random.default_rng(0)
+    img = rng0.integers(0, 256, (128, 160, 3), dtype=np.uint8)  # noise: all detail
+    op = RandLowRes(prob=1.0, min_size=32, max_size=48)
+    out = op(img, np.random.default_rng(1))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    # neighbouring pixels of an image enlarged from <= 48 px are nearly equal; of noise, not
+    def roughness(a):
+        return float(np.abs(np.diff(a.astype(np.int16), axis=1)).mean())
+    assert roughness(out) < 0.35 * roughness(img)
+    np.testing.assert_array_equal(out, op(img, np.random.default_rng(1)))
+    assert RandLowRes(prob=0.0)(img, np.random.default_rng(1)) is img
+    small = img[:40, :40]
+    assert RandLowRes(prob=1.0, min_size=48, max_size=96)(small, np.random.default_rng(1)) is small  # already small
+    with pytest.raises(ConfigError, match="RandLowRes"):
+        RandLowRes(min_size=96, max_size=48)
+    with pytest.raises(ConfigError, match="RandLowRes.prob"):
+        RandLowRes(prob=1.5)
+
+
 def _tail_rows(csv_path: Path):
     with open(csv_path, newline="") as f:
         return list(csv.DictReader(f))

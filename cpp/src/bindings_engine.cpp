@@ -44,6 +44,16 @@ std::string options_repr(const EngineOptions& o) {
 }  // namespace
 
 void register_engine(py::module_& m) {
+#if defined(PERSONCLS_WITH_OPENVINO)
+  m.def("_load_openvino", [](const std::string& path) {
+          py::gil_scoped_release release;
+          load_openvino_library(path);
+        },
+        py::arg("path"),
+        "Load OpenVINO's C library (libopenvino_c) for the engine; once per process, the first\n"
+        "library loaded serves (personcls loads the `openvino` package's on import).");
+  m.def("openvino_library", &openvino_library, "The OpenVINO C library the engine uses ('' before it is loaded).");
+#endif
   py::class_<EngineOptions> opts(m, "EngineOptions",
                                  "Options of the native engine (fields shared with RuntimeOptions carry its names).\n"
                                  "EngineOptions(**fields) sets fields by name.");

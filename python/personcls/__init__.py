@@ -29,25 +29,26 @@ def build_info():
 
 
 def _import_native():
-    """``personcls._native``, after loading the openvino wheel's runtime library from wherever
-    Python finds the ``openvino`` package.
+    """``personcls._native``, with OpenVINO's C library (``libopenvino_c.so.*`` of the ``openvino``
+    package, wherever Python finds it) loaded for the native engine.
 
-    The extension names that library (NEEDED ``libopenvino.so.*``) and finds it through its
-    RUNPATH ``$ORIGIN/../openvino/libs``, which only holds when both packages sit in one
-    site-packages; loaded first, it is found by its soname wherever openvino is installed (a
-    venv with system site packages, a --user install). RTLD_LOCAL on purpose: Paddle bundles
-    another OpenVINO version whose libraries must not bind to these symbols."""
-    import ctypes
+    The extension does not link OpenVINO (its wheel names no library outside the manylinux
+    policy): it opens that library itself, RTLD_LOCAL, so its symbols stay out of the global
+    scope (Paddle bundles another OpenVINO). Without the package the extension still imports
+    (preprocessing works) and engine creation raises BackendError saying what is missing."""
     import glob
     import importlib
     import importlib.util
     import os
 
-    spec = importlib.util.find_spec("openvino")
-    for d in (spec.submodule_search_locations or []) if spec else []:
-        for lib in sorted(glob.glob(os.path.join(d, "libs", "libopenvino.so.*"))):
-            ctypes.CDLL(lib, mode=ctypes.RTLD_LOCAL)
-    return importlib.import_module("._native", __name__)
+    native = importlib.import_module("._native", __name__)
+    if hasattr(native, "_load_openvino") and not native.openvino_library():
+        spec = importlib.util.find_spec("openvino")
+        libs = [lib for d in ((spec.submodule_search_locations or []) if spec else [])
+                for lib in sorted(glob.glob(os.path.join(d, "libs", "libopenvino_c.so*")))]
+        if libs:
+            native._load_openvino(libs[0])
+    return native
 
 
 def __getattr__(name):  # lazy: keep `import personcls` light (no Paddle / OpenVINO import)

@@ -25,6 +25,11 @@ def build_info() -> Dict[str, Any]:
     ``cuda_devices`` (seen now), ``compiler``, ``hardware_threads``."""
 
 def hardware_threads() -> int: ...
+def _load_openvino(path: str) -> None:
+    """Load OpenVINO's C library (``libopenvino_c.so.*``) for the engine; once per process (builds
+    with the ``openvino`` feature only; ``personcls`` calls it on import)."""
+def openvino_library() -> str:
+    """The OpenVINO C library the engine uses ("" before it is loaded)."""
 def cuda_device_count() -> int:
     """Usable CUDA devices; 0 without a driver, a device or a CUDA build (never raises)."""
 

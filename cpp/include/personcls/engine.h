@@ -76,7 +76,11 @@ std::unique_ptr<Runtime> create_runtime(const ModelFiles& files, const EngineOpt
 #if defined(PERSONCLS_WITH_OPENVINO)
 std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const EngineOptions& opt,
                                                  int input_w, int input_h);
-std::string openvino_version();
+// OpenVINO is loaded at run time (runtime_openvino.cpp): load_openvino_library(path to
+// libopenvino_c) once per process, before the first engine; BackendError if it cannot serve.
+void load_openvino_library(const std::string& path);
+std::string openvino_library();  // the path loaded, "" before
+std::string openvino_version();  // of the loaded library
 #endif
 
 class Engine {

@@ -209,7 +209,8 @@ def _usable(backend: str, device: str) -> bool:
     except ImportError:
         _native = None
     if backend == "native":
-        return device == "cpu" and _native is not None and hasattr(_native, "Engine")
+        # the engine, and OpenVINO's C library opened for it (personcls._import_native)
+        return device == "cpu" and _native is not None and hasattr(_native, "Engine") and bool(_native.openvino_library())
     if backend == "paddle":
         return _has("paddle")
     if backend == "paddle-cuda":

@@ -5,7 +5,8 @@ exactly after a resume.
 
 Ops (PaddleClas names, the tutorial's "EDA" = the last two with a probability each):
 ``RandCropImage`` (random resized crop), ``RandFlipImage``, ``TimmAutoAugment``
-(RandAugment policy ``rand-m9-mstd0.5-inc1``) and ``RandomErasing``.
+(RandAugment policy ``rand-m9-mstd0.5-inc1``) and ``RandomErasing``; and this project's
+``RandLowRes`` (a view seen through a smaller image, as a 96x96 photo is at 128 px).
 """
 
 from __future__ import annotations
@@ -86,6 +87,32 @@ class RandFlipImage:
 
     def __call__(self, img, rng):
         return cv2.flip(img, self.flip_code) if rng.random() < self.prob else img
+
+
+class RandLowRes:
+    """With probability ``prob``, shrink the view to a random side in [``min_size``, ``max_size``]
+    pixels (area averaging, aspect kept) and enlarge it back (bilinear): the view then carries
+    only the detail of a small source image. Small photos (96x96 Visual Wake Words images, thumbnails,
+    distant cameras) reach a 128 px model enlarged like this, while crops of large photos arrive
+    sharp; without this op the student only ever learns from sharp views."""
+
+    def __init__(self, prob: float = 0.5, min_size: int = 48, max_size: int = 96):
+        self.prob, self.min_size, self.max_size = float(prob), int(min_size), int(max_size)
+        if not 0.0 <= self.prob <= 1.0:
+            raise ConfigError(f"RandLowRes.prob must be in [0, 1], got {prob!r}")
+        if not 8 <= self.min_size <= self.max_size:
+            raise ConfigError(f"RandLowRes needs 8 <= min_size <= max_size, got {min_size!r}, {max_size!r}")
+
+    def __call__(self, img, rng):
+        if rng.random() >= self.prob:
+            return img
+        h, w = img.shape[:2]
+        side = int(rng.integers(self.min_size, self.max_size + 1))
+        if side >= max(h, w):
+            return img
+        f = side / max(h, w)
+        small = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 # ----------------------------------------------------------------------------- RandAugment

@@ -74,7 +74,7 @@ def read_list(list_path: os.PathLike, image_root: Optional[os.PathLike] = None, 
 
 # ----------------------------------------------------------------------------- pipelines
 _UINT8_OPS = {"RandCropImage": augment.RandCropImage, "RandFlipImage": augment.RandFlipImage,
-              "TimmAutoAugment": augment.TimmAutoAugment}
+              "RandLowRes": augment.RandLowRes, "TimmAutoAugment": augment.TimmAutoAugment}
 _FLOAT_OPS = {"RandomErasing": augment.RandomErasing}
 _NOOP = ("DecodeImage", "ToCHWImage")
 
