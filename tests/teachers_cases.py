@@ -126,6 +126,48 @@ def test_segmenter_target_follows_the_crop(tdir, demo_dir, tmp_path, monkeypatch
     assert teachers.ExternalTeacher({"name": "External", "members": [_deeplab(tdir), _vww(tdir)]},
                                     "T").combine_probs(np.array([[0.2], [0.6]])) == pytest.approx([0.4])
 
+def test_teacher_cache_is_per_image_reused_across_lists_and_resumes(tdir, demo_dir, tmp_path, monkeypatch):
+    """A member's cached rows are keyed by image: another list (in another order, with
+    repeats) runs only the images the store lacks, and a pass killed after a chunk keeps that chunk."""
+    monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache"))
+    a, b, c = (str(demo_dir / n) for n in ("grace_hopper.jpg", "sunflower.jpg", "cat_720p.jpg"))
+    ran = []
+    real = teachers.ExternalTeacher._compute_table
+
+    def counting(self, m, paths, progress=None):
+        ran.append(list(paths))
+        return real(self, m, paths, progress)
+
+    monkeypatch.setattr(teachers.ExternalTeacher, "_compute_table", counting)
+    t1 = _teacher(_deeplab(tdir))
+    f = Path(next(iter(t1.prepare_cache([a, b]).values())))
+    assert f.is_file() and ran == [[a, b]]
+    t2 = _teacher(_deeplab(tdir))
+    t2.prepare_cache([b, c, b, a])
+    assert ran[1:] == [[c]]  # only the new image
+    np.testing.assert_array_equal(t2.cached[0][[3, 0, 2]], np.stack([t1.cached[0][0], t1.cached[0][1], t1.cached[0][1]]))
+
+    # killed during the second chunk: the first chunk's rows are in the store
+    monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache2"))
+    calls = []
+
+    def dies_second(self, m, paths, progress=None):
+        calls.append(list(paths))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, m, paths, progress)
+
+    monkeypatch.setattr(teachers.ExternalTeacher, "_compute_table", dies_second)
+    with pytest.raises(KeyboardInterrupt):
+        _teacher(_deeplab(tdir)).prepare_cache([a, b, c], chunk=1)
+    calls.clear()
+    monkeypatch.setattr(teachers.ExternalTeacher, "_compute_table", counting)
+    ran.clear()
+    t3 = _teacher(_deeplab(tdir))
+    t3.prepare_cache([a, b, c], chunk=1)
+    assert len(ran) == 2 and sorted(p for r in ran for p in r) == sorted([a, b, c])[1:]  # the first chunk was kept
+    np.testing.assert_array_equal(t3.cached[0], t2.cached[0][[3, 0, 1]])
+
 def test_short_distillation_with_external_teachers(data_dir, tdir, tmp_path, monkeypatch):
     """The shipped recipe's config on the vww debug lists: 1 epoch at 64 px, both teachers."""
     from personcls.training import cli

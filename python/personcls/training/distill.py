@@ -380,9 +380,7 @@ def _teacher_fingerprint(cfg: Dict[str, Any], paths: Sequence[str]) -> Dict[str,
 
 def _default_offline_path(cfg: Dict[str, Any], fp: Dict[str, Any]) -> Path:
     key = hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    env = os.environ.get("PERSONCLS_TEACHER_CACHE")
-    root = Path(env).expanduser() if env else Path.home() / ".cache" / "personcls" / "teacher_outputs"
-    return root / f"{fp['teacher']['name']}_{key}.npz"
+    return teachers.cache_root() / f"{fp['teacher']['name']}_{key}.npz"
 
 
 def compute_teacher_outputs(cfg: Dict[str, Any], paths: Sequence[str], batch_size: int = 64,

@@ -339,7 +339,9 @@ def crop_fraction(grid: np.ndarray, box) -> float:
     return float(wy @ grid.astype(np.float64) @ wx / tot)
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
+    """Where teacher outputs are cached: ``$PERSONCLS_TEACHER_CACHE`` or
+    ``~/.cache/personcls/teacher_outputs``."""
     env = os.environ.get("PERSONCLS_TEACHER_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "personcls" / "teacher_outputs"
 
@@ -377,38 +379,71 @@ class ExternalTeacher:
     def needs_geometry(self) -> bool:
         return self.targets == "consistent" and any(m.follow_crop for m in self.members)
 
-    def _cache_file(self, m: Member, paths: Sequence[str]) -> Path:
-        key = {"member": m.describe(), "mode": "grid" if m.kind == "segmenter" else
-               ("boxes" if m.kind == "detector" else "prob"), "grid": MASK_GRID,
-               "images": hashlib.sha256("\n".join(paths).encode()).hexdigest()}
-        h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        return _cache_root() / f"external_{m.path.stem}_{h}.npz"
+    def _cache_key(self, m: Member) -> Dict[str, Any]:
+        return {"member": m.describe(), "mode": "grid" if m.kind == "segmenter" else
+                ("boxes" if m.kind == "detector" else "prob"), "grid": MASK_GRID}
 
-    def prepare_cache(self, paths: Sequence[str], progress=None) -> Dict[str, str]:
-        """Compute (or load) the per-image tables the members need; returns {member: cache file}."""
+    def _store_file(self, m: Member) -> Path:
+        """One table per member and convention, its rows keyed by absolute image path: any list
+        of images reuses the rows computed for any other."""
+        h = hashlib.sha256(json.dumps({**self._cache_key(m), "store": 2}, sort_keys=True).encode()).hexdigest()[:16]
+        return cache_root() / f"external_{m.path.stem}_{h}.store.npz"
+
+    def _list_file(self, m: Member, paths: Sequence[str]) -> Path:
+        """The earlier layout: one file per member and image list (still read, never written)."""
+        key = {**self._cache_key(m), "images": hashlib.sha256("\n".join(paths).encode()).hexdigest()}
+        h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return cache_root() / f"external_{m.path.stem}_{h}.npz"
+
+    @staticmethod
+    def _read_rows(f: Path, rows: Dict[str, np.ndarray], absolute: bool = False) -> None:
+        if not f.is_file():
+            return
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                table, names = z["table"], [str(p) for p in z["paths"]]
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("teacher cache %s unreadable (%s); its rows are computed again", f, e)
+            return
+        for name, row in zip(names, table):
+            rows.setdefault(os.path.abspath(name) if absolute else name, row)
+
+    @staticmethod
+    def _write_rows(f: Path, rows: Dict[str, np.ndarray]) -> None:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f".{f.name}.tmp.npz")
+        names = sorted(rows)
+        np.savez(tmp, table=np.stack([rows[n] for n in names]), paths=np.asarray(names))
+        os.replace(tmp, f)  # atomic: a kill leaves the previous store whole
+
+    def prepare_cache(self, paths: Sequence[str], progress=None, chunk: int = 500) -> Dict[str, str]:
+        """Compute (or load) the per-image tables the members need; returns {member: cache file}.
+        Only images the member's store lacks are run, ``chunk`` at a time, the store rewritten
+        (atomically) after each chunk, so a killed pass resumes where it stopped."""
         files = {}
+        keys = [os.path.abspath(p) for p in paths]
         for i, m in enumerate(self.members):
             if not self.needs_cache(m):
                 continue
-            f = self._cache_file(m, paths)
-            table = None
-            if f.is_file():
-                try:
-                    with np.load(f, allow_pickle=False) as z:
-                        if [str(p) for p in z["paths"]] == list(paths):
-                            table = z["table"]
-                except (OSError, ValueError, KeyError) as e:
-                    log.warning("teacher cache %s unreadable (%s); recomputing", f, e)
-            if table is None:
-                log.info("%s: running %s once on %d images -> %s", m.where, m.path.name, len(paths), f)
-                table = self._compute_table(m, paths, progress)
-                f.parent.mkdir(parents=True, exist_ok=True)
-                tmp = f.with_name(f".{f.name}.tmp.npz")
-                np.savez(tmp, table=table, paths=np.asarray(list(paths)))
-                os.replace(tmp, f)
+            f = self._store_file(m)
+            rows: Dict[str, np.ndarray] = {}
+            self._read_rows(f, rows)
+            if any(k not in rows for k in keys):
+                before = len(rows)
+                self._read_rows(self._list_file(m, paths), rows, absolute=True)
+                if len(rows) > before:
+                    self._write_rows(f, rows)  # carried into the store: other lists reuse them
+            missing = sorted({k for k in keys if k not in rows})
+            if missing:
+                log.info("%s: running %s once on %d of %d images -> %s", m.where, m.path.name, len(missing),
+                         len(keys), f)
+                for start in range(0, len(missing), chunk):
+                    part = missing[start:start + chunk]
+                    rows.update(zip(part, self._compute_table(m, part, progress)))
+                    self._write_rows(f, rows)
             else:
                 log.info("%s: cached outputs %s", m.where, f)
-            self.cached[i] = table
+            self.cached[i] = np.stack([rows[k] for k in keys]) if keys else np.zeros((0,))
             files[m.where] = str(f)
         return files
 
