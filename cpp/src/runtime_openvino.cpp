@@ -15,6 +15,7 @@
 #include <openvino/c/openvino.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
@@ -61,7 +62,9 @@ struct OvApi {
 };
 
 std::mutex g_api_mutex;
-const OvApi* g_api = nullptr;  // set once, never unloaded (engines may outlive any owner)
+// Set once under g_api_mutex, never unloaded (engines may outlive any owner); read without the
+// lock on every call once set.
+std::atomic<const OvApi*> g_api{nullptr};
 std::string g_api_error = "OpenVINO's C library was not loaded (personcls loads it on import from the "
                           "`openvino` package: pip install openvino)";
 
@@ -90,10 +93,11 @@ void try_beside_extension() {
 }
 
 const OvApi& api() {
+  if (const OvApi* a = g_api.load(std::memory_order_acquire)) return *a;
   std::lock_guard<std::mutex> lk(g_api_mutex);
-  if (!g_api) try_beside_extension();
-  if (!g_api) throw BackendError(g_api_error);
-  return *g_api;
+  if (!g_api.load()) try_beside_extension();
+  if (const OvApi* a = g_api.load()) return *a;
+  throw BackendError(g_api_error);
 }
 
 // Status -> exception text: OpenVINO's own message for the failure when it kept one.
@@ -111,6 +115,11 @@ std::string ov_message(const OvApi& a, ov_status_e st) {
 template <class E>
 void check(const OvApi& a, ov_status_e st, const std::string& what) {
   if (st != ov_status_e::OK) throw E(what + ": " + ov_message(a, st));
+}
+
+// A failure we handle ourselves: drop the message OpenVINO kept for it.
+void discard_error(const OvApi& a) {
+  if (const char* last = a.ov_get_last_err_msg()) a.ov_free(last);
 }
 
 // Owning handles over the C API's objects.
@@ -132,6 +141,14 @@ PERSONCLS_OV_HANDLE(ov_compiled_model_t, ov_compiled_model_free)
 PERSONCLS_OV_HANDLE(ov_infer_request_t, ov_infer_request_free)
 PERSONCLS_OV_HANDLE(ov_tensor_t, ov_tensor_free)
 #undef PERSONCLS_OV_HANDLE
+
+// fn(args..., &out) -> the owned out; E (naming `what`) when it fails.
+template <class T, class E, class F, class... Args>
+Handle<T> make(const OvApi& a, F fn, const std::string& what, Args... args) {
+  T* out = nullptr;
+  check<E>(a, fn(args..., &out), what);
+  return own(out);
+}
 
 // A C string the library allocated (ov_free).
 std::string take_string(const OvApi& a, const char* s) {
@@ -200,7 +217,7 @@ std::string precision_of(const std::string& p) {
 std::string property(const OvApi& a, const ov_compiled_model_t* m, const char* key) {
   char* v = nullptr;
   if (a.ov_compiled_model_get_property(m, key, &v) != ov_status_e::OK) {
-    if (const char* last = a.ov_get_last_err_msg()) a.ov_free(last);
+    discard_error(a);
     return "";
   }
   return take_string(a, v);
@@ -227,12 +244,10 @@ class OpenVINORuntime final : public Runtime {
  public:
   explicit OpenVINORuntime(std::shared_ptr<const Compiled> c) : c_(std::move(c)) {
     const OvApi& a = api();
-    for (int i = 0; i < c_->requests; ++i) {
-      ov_infer_request_t* r = nullptr;
-      check<BackendError>(a, a.ov_compiled_model_create_infer_request(c_->model.get(), &r),
-                          "OpenVINO could not create an infer request");
-      requests_.push_back(own(r));
-    }
+    for (int i = 0; i < c_->requests; ++i)
+      requests_.push_back(make<ov_infer_request_t, BackendError>(a, a.ov_compiled_model_create_infer_request,
+                                                                 "OpenVINO could not create an infer request",
+                                                                 c_->model.get()));
   }
 
   std::string name() const override { return "openvino"; }
@@ -270,9 +285,8 @@ class OpenVINORuntime final : public Runtime {
     for (int k = 0; k < parts; ++k) {
       const int m = n / parts + (k < n % parts ? 1 : 0);
       if (parts > 1) check<BackendError>(a, a.ov_infer_request_wait(requests_[k].get()), where.str());
-      ov_tensor_t* o = nullptr;
-      check<BackendError>(a, a.ov_infer_request_get_output_tensor_by_index(requests_[k].get(), 0, &o), where.str());
-      Handle<ov_tensor_t> output = own(o);
+      Handle<ov_tensor_t> output = make<ov_tensor_t, BackendError>(a, a.ov_infer_request_get_output_tensor_by_index,
+                                                                   where.str(), requests_[k].get(), std::size_t{0});
       std::size_t size = 0;
       check<BackendError>(a, a.ov_tensor_get_size(output.get(), &size), where.str());
       const std::size_t count = static_cast<std::size_t>(m) * c_->classes;
@@ -300,26 +314,20 @@ class OpenVINORuntime final : public Runtime {
 // f32 at both ends whatever the file stores (an fp16 IR converts inside the graph).
 Handle<ov_model_t> with_f32_ends(const OvApi& a, const ov_model_t* model, const std::string& file) {
   const std::string what = file + ": cannot set f32 input/output";
-  ov_preprocess_prepostprocessor_t* p = nullptr;
-  check<ModelError>(a, a.ov_preprocess_prepostprocessor_create(model, &p), what);
-  auto ppp = own(p);
-  ov_preprocess_input_info_t* ii = nullptr;
-  check<ModelError>(a, a.ov_preprocess_prepostprocessor_get_input_info(ppp.get(), &ii), what);
-  auto in_info = own(ii);
-  ov_preprocess_input_tensor_info_t* iti = nullptr;
-  check<ModelError>(a, a.ov_preprocess_input_info_get_tensor_info(in_info.get(), &iti), what);
-  auto in_tensor = own(iti);
+  auto ppp = make<ov_preprocess_prepostprocessor_t, ModelError>(a, a.ov_preprocess_prepostprocessor_create, what, model);
+  auto in_info = make<ov_preprocess_input_info_t, ModelError>(a, a.ov_preprocess_prepostprocessor_get_input_info, what,
+                                                             static_cast<const ov_preprocess_prepostprocessor_t*>(ppp.get()));
+  auto in_tensor = make<ov_preprocess_input_tensor_info_t, ModelError>(a, a.ov_preprocess_input_info_get_tensor_info, what,
+                                                                      static_cast<const ov_preprocess_input_info_t*>(in_info.get()));
   check<ModelError>(a, a.ov_preprocess_input_tensor_info_set_element_type(in_tensor.get(), ov_element_type_e::F32), what);
-  ov_preprocess_output_info_t* oi = nullptr;
-  check<ModelError>(a, a.ov_preprocess_prepostprocessor_get_output_info_by_index(ppp.get(), 0, &oi), what);
-  auto out_info = own(oi);
-  ov_preprocess_output_tensor_info_t* oti = nullptr;
-  check<ModelError>(a, a.ov_preprocess_output_info_get_tensor_info(out_info.get(), &oti), what);
-  auto out_tensor = own(oti);
+  auto out_info = make<ov_preprocess_output_info_t, ModelError>(a, a.ov_preprocess_prepostprocessor_get_output_info_by_index,
+                                                               what, static_cast<const ov_preprocess_prepostprocessor_t*>(ppp.get()),
+                                                               std::size_t{0});
+  auto out_tensor = make<ov_preprocess_output_tensor_info_t, ModelError>(a, a.ov_preprocess_output_info_get_tensor_info, what,
+                                                                        static_cast<const ov_preprocess_output_info_t*>(out_info.get()));
   check<ModelError>(a, a.ov_preprocess_output_set_element_type(out_tensor.get(), ov_element_type_e::F32), what);
-  ov_model_t* built = nullptr;
-  check<ModelError>(a, a.ov_preprocess_prepostprocessor_build(ppp.get(), &built), what);
-  return own(built);
+  return make<ov_model_t, ModelError>(a, a.ov_preprocess_prepostprocessor_build, what,
+                                      static_cast<const ov_preprocess_prepostprocessor_t*>(ppp.get()));
 }
 
 }  // namespace
@@ -327,7 +335,7 @@ Handle<ov_model_t> with_f32_ends(const OvApi& a, const ov_model_t* model, const 
 namespace {
 
 void load_locked(const std::string& path) {
-  if (g_api) return;  // the first library loaded serves the process
+  if (g_api.load()) return;  // the first library loaded serves the process
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char* e = dlerror();
@@ -351,7 +359,7 @@ void load_locked(const std::string& path) {
     g_api_error = err.str();
     throw BackendError(g_api_error);
   }
-  g_api = a.release();
+  g_api.store(a.release(), std::memory_order_release);
 }
 
 }  // namespace
@@ -363,7 +371,8 @@ void load_openvino_library(const std::string& path) {
 
 std::string openvino_library() {
   std::lock_guard<std::mutex> lk(g_api_mutex);
-  return g_api ? g_api->path : std::string();
+  const OvApi* a = g_api.load();
+  return a ? a->path : std::string();
 }
 
 std::string openvino_version() {
@@ -387,32 +396,30 @@ std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const 
   const OvApi& a = api();
   ov_core_t* core = shared_core();
 
-  ov_model_t* raw = nullptr;
-  check<ModelError>(a, a.ov_core_read_model(core, files.model.c_str(), files.weights.empty() ? nullptr : files.weights.c_str(), &raw),
-                    "OpenVINO could not read " + file.string());
-  Handle<ov_model_t> model = own(raw);
+  Handle<ov_model_t> model = make<ov_model_t, ModelError>(
+      a, a.ov_core_read_model, "OpenVINO could not read " + file.string(), static_cast<const ov_core_t*>(core),
+      files.model.c_str(), files.weights.empty() ? nullptr : files.weights.c_str());
   std::size_t n_in = 0, n_out = 0;
   check<ModelError>(a, a.ov_model_inputs_size(model.get(), &n_in), file.string());
   check<ModelError>(a, a.ov_model_outputs_size(model.get(), &n_out), file.string());
   if (n_in != 1) throw ModelError(file.string() + ": expected one model input, found " + std::to_string(n_in));
   if (n_out == 0) throw ModelError(file.string() + ": the model has no output");
   {
-    ov_output_const_port_t* p = nullptr;
-    check<ModelError>(a, a.ov_model_const_input(model.get(), &p), file.string());
-    auto input = own(p);
+    auto input = make<ov_output_const_port_t, ModelError>(a, a.ov_model_const_input, file.string(),
+                                                          static_cast<const ov_model_t*>(model.get()));
     if (!opt.input_name.empty()) {
       char* any = nullptr;
       if (a.ov_port_get_any_name(input.get(), &any) == ov_status_e::OK) {
         const std::string any_name = take_string(a, any);
         ov_output_const_port_t* by_name = nullptr;
         if (a.ov_model_const_input_by_name(model.get(), opt.input_name.c_str(), &by_name) != ov_status_e::OK) {
-          if (const char* last = a.ov_get_last_err_msg()) a.ov_free(last);
+          discard_error(a);
           throw ModelError(file.string() + ": the model's input is '" + any_name + "', the metadata says '" +
                            opt.input_name + "'");
         }
         own(by_name);
-      } else if (const char* last = a.ov_get_last_err_msg()) {
-        a.ov_free(last);  // an input without names: nothing to compare
+      } else {
+        discard_error(a);  // an input without names: nothing to compare
       }
     }
     // The file's own input size (export records [-1, 3, H, W]) must be the metadata's: a
@@ -444,9 +451,8 @@ std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const 
   }
   int classes = 0;
   {
-    ov_output_const_port_t* p = nullptr;
-    check<ModelError>(a, a.ov_model_const_output_by_index(model.get(), 0, &p), file.string());
-    auto output = own(p);
+    auto output = make<ov_output_const_port_t, ModelError>(a, a.ov_model_const_output_by_index, file.string(),
+                                                           static_cast<const ov_model_t*>(model.get()), std::size_t{0});
     PartialShape out_shape;
     port_shape(a, output.get(), &out_shape, file.string());
     if (!out_shape.rank_static() || out_shape.rank() != 2 || !out_shape.dim_static(1)) {
@@ -468,10 +474,11 @@ std::unique_ptr<Runtime> create_openvino_runtime(const ModelFiles& files, const 
   if (opt.cpu_threads > 0) props.push_back({"INFERENCE_NUM_THREADS", threads_s.c_str()});
   if (opt.num_streams > 0) props.push_back({"NUM_STREAMS", streams_s.c_str()});
   if (!opt.cache_dir.empty()) props.push_back({"CACHE_DIR", opt.cache_dir.c_str()});
-  ov_compiled_model_t* cm = nullptr;
-  check<BackendError>(a, a.ov_core_compile_model_props(core, model.get(), device.c_str(), props.size(), props.data(), &cm),
-                      "OpenVINO could not compile " + file.string() + " for " + device);
-  c->model = own(cm);
+  c->model = make<ov_compiled_model_t, BackendError>(
+      a, a.ov_core_compile_model_props, "OpenVINO could not compile " + file.string() + " for " + device,
+      static_cast<const ov_core_t*>(core), static_cast<const ov_model_t*>(model.get()), device.c_str(), props.size(),
+      static_cast<const ov_property_t*>(props.data()));
+  const ov_compiled_model_t* cm = c->model.get();
   // Not every plugin reports these; keep the requested values then.
   const int streams = to_int(property(a, cm, "NUM_STREAMS"), 1);
   const int threads = to_int(property(a, cm, "INFERENCE_NUM_THREADS"), 0);
