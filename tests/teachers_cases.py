@@ -90,6 +90,41 @@ def test_area_gate_and_crop_fraction():
     # half-cell overlap is weighted
     assert teachers.crop_fraction(g, (9.5 / 96, 0, 10.5 / 96, 10 / 96)) == pytest.approx(0.5)
 
+def test_cutmix_segmenter_target_is_the_mixed_views_person_fraction():
+    """A CutMix view's segmenter target: its own crop's person fraction, less its part under the
+    pasted rectangle, plus the partner crop's part there. Checked against the pixels of views made
+    by the real crop / flip / CutMix ops from random person masks (a flip must be followed too)."""
+    import cv2
+
+    from personcls.training import augment
+
+    crop = augment.RandCropImage(size=64, scale=(0.25, 1.0), ratio=(0.75, 1.78))
+    flip = augment.RandFlipImage(flip_code=1, prob=0.5)
+    cut = augment.CutMix(alpha=1.0, prob=1.0)
+    rng0 = np.random.default_rng(0)
+    err, err_unflipped = [], []
+    for trial in range(60):
+        views, boxes, grids = [], [], []
+        for k in range(2):
+            m = np.zeros((150, 240), np.uint8)
+            for _ in range(3):
+                x0, y0 = rng0.integers(0, 220), rng0.integers(0, 130)
+                m[y0:y0 + rng0.integers(5, 60), x0:x0 + rng0.integers(5, 80)] = 255
+            geom = {}
+            rng = np.random.default_rng([trial, k])
+            v = flip(crop(np.repeat(m[:, :, None], 3, axis=2), rng, geom), rng, geom)
+            views.append(v[:, :, 0].astype(np.float32) / 255)
+            boxes.append(geom["box"])
+            grids.append(cv2.resize(m.astype(np.float32) / 255, (teachers.MASK_GRID,) * 2, interpolation=cv2.INTER_AREA))
+        partner, rect = cut(2, np.random.default_rng(trial))
+        truth = cut.apply(np.stack(views)[:, None], partner, rect)[:, 0].mean(axis=(1, 2))
+        for boxes_used, errs in ((np.array(boxes), err), (np.array([teachers._ordered(b) for b in boxes]), err_unflipped)):
+            own = np.array([teachers.crop_fraction(grids[k], boxes_used[k]) for k in range(2)])
+            errs.append(np.abs(teachers.ExternalTeacher._mixed_fractions(own, grids, boxes_used, partner, rect) - truth).max())
+    assert max(err) < 0.01  # the grid's resolution
+    assert max(err_unflipped) > 0.05  # a flip ignored puts the pasted part's people in the wrong place
+
+
 def test_classifier_member_on_real_photos(tdir, demo_dir):
     import cv2
 
@@ -193,6 +228,38 @@ def test_short_distillation_with_external_teachers(data_dir, tdir, tmp_path, mon
                                                 f"Global.save_inference_dir={tmp_path / 'model'}"]) == 0
     meta = json.loads((tmp_path / "model" / "personcls.json").read_text())
     assert meta["preprocess"]["crop_size"] == [64, 64] and meta["preprocess"]["resize_short"] == 0
+
+def test_short_distillation_with_cutmix(data_dir, tdir, tmp_path, monkeypatch):
+    """CutMix on the shipped recipe's config (debug lists, 64 px): trains and records the mixed
+    views' teacher prior; a teacher that cannot judge mixed views is refused before training."""
+    from personcls.training import cli
+    from personcls.training import config_access as C
+    from personcls.training import distill
+
+    monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache"))
+    vww = data_dir / "vww"
+    mix = "DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 1.0, prob: 0.5}}]"
+    ov = [f"Global.output_dir={tmp_path / 'out'}", "Global.epochs=1", mix,
+          "Preprocess.resize_size=[64,64]", "Preprocess.crop_size=[64,64]",
+          f"Arch.models.0.Teacher.members.0.path={tdir / 'deeplabv3_mnv2_pascal_quant.tflite'}",
+          f"Arch.models.0.Teacher.members.1.path={tdir / 'vww_96_float.tflite'}",
+          f"Arch.models.1.Student.pretrained={data_dir / 'pretrained' / 'PPLCNet_x1_0_textori_init.pdparams'}",
+          f"DataLoader.Train.dataset.cls_label_path=[{vww / 'train_list.txt.debug'}]",
+          f"DataLoader.Eval.dataset.cls_label_path={vww / 'val_list.txt.debug'}",
+          "DataLoader.Train.sampler.batch_size=16", "DataLoader.Train.loader.num_workers=0"]
+    assert cli.run("train", str(CONFIG), ov) == 0
+    run = tmp_path / "out" / "DistillationModel"
+    assert 0.0 < json.loads((run / "latest.json").read_text())["teacher_prior"] < 1.0
+    row = (run / "metrics.csv").read_text().splitlines()[-1].split(",")
+    assert 4 <= int(row[-1]) <= 28  # mixed_views: about half of the 32 debug views
+    cfg = C.load(str(CONFIG), ov + ["Arch.models.0.Teacher.targets=offline"])
+    with pytest.raises(ConfigError, match="batch_transform_ops: mixed views need Arch.models.0.Teacher.targets: consistent"):
+        distill.batch_mix(cfg, distill.external_teacher(cfg))
+    det = {"path": str(tdir / "person-detection-retail-0013" / "person-detection-retail-0013.xml"), "kind": "detector",
+           "layout": "NCHW", "color": "BGR", "scale": 1, "person_label": 1, "follow_crop": True}
+    with pytest.raises(ConfigError, match="members.0 is a detector following crops"):
+        _teacher(det).check_mix("DataLoader.Train.dataset.batch_transform_ops")
+
 
 def test_balance_prior_shifts_the_someone_logit():
     import math

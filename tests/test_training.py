@@ -255,6 +255,68 @@ def test_rand_low_res_keeps_size_and_removes_detail():
         RandLowRes(prob=1.5)
 
 
+def test_flip_mirrors_the_crop_box_and_cutmix_pastes_with_unknown_labels():
+    """RandFlipImage swaps the flipped axis's ends in the geometry (so a view pixel still maps to
+    its source pixel); CutmixOperator pastes the partner's unmixed pixels, drops the mixed views'
+    labels to -1 and reports the pixel-snapped rectangles; both are functions of their generator."""
+    import paddle
+
+    from personcls.training import augment
+    from personcls.training.loop import _mix_batch
+
+    img = np.zeros((10, 20, 3), np.uint8)
+    img[:, :5] = 255  # the left quarter is white
+    geom = {"box": (0.0, 0.0, 1.0, 1.0)}
+    out = augment.RandFlipImage(flip_code=1, prob=1.0)(img, np.random.default_rng(0), geom)
+    assert geom["box"] == (1.0, 0.0, 0.0, 1.0) and out[:, -5:].min() == 255 and out[:, :15].max() == 0
+    geom = {"box": (0.1, 0.2, 0.5, 0.6)}
+    augment.RandFlipImage(flip_code=-1, prob=1.0)(img, np.random.default_rng(0), geom)
+    assert geom["box"] == (0.5, 0.6, 0.1, 0.2)
+
+    op = augment.build_batch_ops([{"CutmixOperator": {"alpha": 1.0, "prob": 1.0}}])
+    x = np.stack([np.full((3, 16, 16), v, np.float32) for v in range(6)])
+    y = np.array([0, 1, -1, 1, 0, -1], np.int64)
+    xm, ym, mix = _mix_batch(op, paddle.to_tensor(x), paddle.to_tensor(y), np.random.default_rng(3))
+    partner, rect = mix
+    xm, ym = xm.numpy(), ym.numpy()
+    mixed = np.flatnonzero(partner >= 0)
+    assert len(mixed) >= 4 and (ym[mixed] == -1).all() and (ym[partner < 0] == y[partner < 0]).all()
+    for i in mixed:
+        assert partner[i] != i
+        x0, y0, x1, y1 = (int(round(v * 16)) for v in rect[i])
+        inside = np.zeros((16, 16), bool)
+        inside[y0:y1, x0:x1] = True
+        assert (xm[i][:, inside] == partner[i]).all() and (xm[i][:, ~inside] == i).all()
+    a = _mix_batch(op, paddle.to_tensor(x), paddle.to_tensor(y), np.random.default_rng(3))
+    np.testing.assert_array_equal(a[0].numpy(), xm)
+    assert augment.build_batch_ops(None) is None
+    assert _mix_batch(augment.CutMix(prob=0.0), paddle.to_tensor(x), paddle.to_tensor(y), np.random.default_rng(0))[2] is None
+    for bad, match in (([{"MixupOperator": {"alpha": 0.2}}], "batch_transform_ops.0: unknown batch op 'MixupOperator'"),
+                       ([{"CutmixOperator": {"alpha": 0}}], "CutmixOperator.alpha"),
+                       ([{"CutmixOperator": {"prob": 2}}], "CutmixOperator.prob"),
+                       ([{"CutmixOperator": {"beta": 1}}], "batch_transform_ops.0.CutmixOperator"),
+                       ({"CutmixOperator": {}}, "a list of one op")):
+        with pytest.raises(ConfigError, match=match):
+            augment.build_batch_ops(bad)
+
+
+def test_batch_op_needs_a_teacher_that_sees_the_mixed_view(data):
+    """A mixed view has no presence label: a plain run and offline teacher outputs refuse a batch op."""
+    from personcls.training import distill
+    from personcls.training import config_access as C
+
+    op = "[{CutmixOperator: {alpha: 1.0, prob: 0.5}}]"
+    plain = C.load(str(REPO / "training/configs/PPLCNet_x1_0.yaml"), [f"DataLoader.Train.dataset.batch_transform_ops={op}"])
+    with pytest.raises(ConfigError, match="batch_transform_ops: a mixed view has no ground-truth"):
+        distill.batch_mix(plain, None)
+    dist = C.load(str(REPO / "training/configs/PPLCNet_x1_0_distillation.yaml"),
+                  [f"DataLoader.Train.dataset.batch_transform_ops={op}"])
+    assert distill.batch_mix(dist, None).prob == 0.5  # an online Paddle teacher runs on the mixed batch
+    dist["Arch"]["models"][0]["Teacher"]["offline"] = True
+    with pytest.raises(ConfigError, match="offline teacher outputs judge the unmixed images"):
+        distill.batch_mix(dist, None)
+
+
 def _tail_rows(csv_path: Path):
     with open(csv_path, newline="") as f:
         return list(csv.DictReader(f))

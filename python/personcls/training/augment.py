@@ -7,6 +7,8 @@ Ops (PaddleClas names, the tutorial's "EDA" = the last two with a probability ea
 ``RandCropImage`` (random resized crop), ``RandFlipImage``, ``TimmAutoAugment``
 (RandAugment policy ``rand-m9-mstd0.5-inc1``) and ``RandomErasing``; and this project's
 ``RandLowRes`` (a view seen through a smaller image, as a 96x96 photo is at 128 px).
+One batch op, ``CutmixOperator`` (PaddleClas's name), mixes views of a batch for distillation
+with consistent targets.
 """
 
 from __future__ import annotations
@@ -85,8 +87,19 @@ class RandFlipImage:
             raise ConfigError(f"RandFlipImage.flip_code must be -1, 0 or 1, got {flip_code!r}")
         self.flip_code, self.prob = int(flip_code), float(prob)
 
-    def __call__(self, img, rng):
-        return cv2.flip(img, self.flip_code) if rng.random() < self.prob else img
+    def __call__(self, img, rng, geom: Optional[dict] = None):
+        """``geom["box"]``, when present, is mirrored with the view: a flipped axis has its two
+        ends swapped (x0 > x1), so a point of the view still maps to its source pixel."""
+        if rng.random() >= self.prob:
+            return img
+        if geom is not None and "box" in geom:
+            x0, y0, x1, y1 = geom["box"]
+            if self.flip_code in (1, -1):
+                x0, x1 = x1, x0
+            if self.flip_code in (0, -1):
+                y0, y1 = y1, y0
+            geom["box"] = (x0, y0, x1, y1)
+        return cv2.flip(img, self.flip_code)
 
 
 class RandLowRes:
@@ -113,6 +126,84 @@ class RandLowRes:
         f = side / max(h, w)
         small = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+# ----------------------------------------------------------------------------- batch ops
+class CutMix:
+    """``CutmixOperator``: with probability ``prob`` a view gets a rectangle of another view of
+    the batch pasted in (its area 1 - lam, lam ~ Beta(alpha, alpha), the same place in both
+    views). A mixed view's ground-truth label is unknown for presence (the pasted part may hold
+    the only person), so its label becomes -1 (no label loss); its target comes from the teacher,
+    which judges the mixed view itself (``teachers.ExternalTeacher``: a classifier runs on it, a
+    segmenter's cached mask is composited the same way).
+
+    ``__call__(n, rng)`` draws the mix of a batch of ``n`` views: ``partner`` [n] (-1: not
+    mixed) and ``rect`` [n, 4] (x0, y0, x1, y1 as fractions of the view)."""
+
+    def __init__(self, alpha: float = 1.0, prob: float = 0.5):
+        self.alpha, self.prob = float(alpha), float(prob)
+        if self.alpha <= 0:
+            raise ConfigError(f"CutmixOperator.alpha must be > 0, got {alpha!r}")
+        if not 0.0 <= self.prob <= 1.0:
+            raise ConfigError(f"CutmixOperator.prob must be in [0, 1], got {prob!r}")
+
+    def __call__(self, n: int, rng: np.random.Generator):
+        partner = np.full(n, -1, np.int64)
+        rect = np.zeros((n, 4), np.float64)
+        if n < 2:
+            return partner, rect
+        perm = rng.permutation(n)
+        for i in range(n):
+            if rng.random() >= self.prob:
+                continue
+            j = int(perm[i]) if perm[i] != i else (i + 1) % n
+            cut = math.sqrt(1.0 - rng.beta(self.alpha, self.alpha))  # side fraction of the pasted square
+            cx, cy = rng.random(), rng.random()
+            x0, x1 = max(cx - cut / 2, 0.0), min(cx + cut / 2, 1.0)
+            y0, y1 = max(cy - cut / 2, 0.0), min(cy + cut / 2, 1.0)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            partner[i] = j
+            rect[i] = (x0, y0, x1, y1)
+        return partner, rect
+
+    @staticmethod
+    def apply(x: np.ndarray, partner: np.ndarray, rect: np.ndarray) -> np.ndarray:
+        """Paste into an NCHW batch ``x`` (a new array; the sources are the unmixed views).
+        The rectangles are snapped to whole pixels, and ``rect`` is updated to the snapped
+        fractions the teacher must use."""
+        out = x.copy()
+        h, w = x.shape[2], x.shape[3]
+        for i in np.flatnonzero(partner >= 0):
+            px0, px1 = int(round(rect[i, 0] * w)), int(round(rect[i, 2] * w))
+            py0, py1 = int(round(rect[i, 1] * h)), int(round(rect[i, 3] * h))
+            if px1 <= px0 or py1 <= py0:
+                partner[i] = -1
+                continue
+            out[i, :, py0:py1, px0:px1] = x[partner[i], :, py0:py1, px0:px1]
+            rect[i] = (px0 / w, py0 / h, px1 / w, py1 / h)
+        return out
+
+
+_BATCH_OPS = {"CutmixOperator": CutMix}
+
+
+def build_batch_ops(ops) -> Optional[CutMix]:
+    """``DataLoader.Train.dataset.batch_transform_ops`` -> the CutMix op, or None."""
+    if not ops:
+        return None
+    where = "DataLoader.Train.dataset.batch_transform_ops"
+    if not isinstance(ops, list) or len(ops) != 1 or not isinstance(ops[0], dict) or len(ops[0]) != 1:
+        raise ConfigError(f"{where}: a list of one op, e.g. [{{CutmixOperator: {{alpha: 1.0, prob: 0.5}}}}], got {ops!r}")
+    (name, args), = ops[0].items()
+    if name not in _BATCH_OPS:
+        raise ConfigError(f"{where}.0: unknown batch op {name!r} (known: {', '.join(_BATCH_OPS)}; mixup is not "
+                          f"offered: a blend of two photos has no person-pixel fraction a segmenter teacher could "
+                          f"give consistently)")
+    try:
+        return _BATCH_OPS[name](**dict(args or {}))
+    except TypeError as e:
+        raise ConfigError(f"{where}.0.{name}: {e}") from None
 
 
 # ----------------------------------------------------------------------------- RandAugment

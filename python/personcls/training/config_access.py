@@ -39,6 +39,10 @@ DEFAULTS: Dict[str, Any] = {
 }
 
 
+# Keys an override may add although the config does not hold them.
+OPTIONAL_KEYS = ("DataLoader.Train.dataset.batch_transform_ops",)
+
+
 def resolve_config_path(path: Optional[str]) -> Path:
     return _resolve(path, PACKAGED_CONFIGS, DEFAULT_CONFIG)
 
@@ -47,7 +51,7 @@ def load(config_path: Optional[str], overrides: List[str]) -> Dict[str, Any]:
     """The training config at ``config_path`` (a file, or a packaged config's name; None: the
     default config) with ``DEFAULTS`` filled in and ``overrides`` (``Key.path=value``) applied."""
     return load_config(resolve_config_path(config_path), overrides or [], defaults=copy.deepcopy(DEFAULTS),
-                       allow_new=("Arch",))
+                       allow_new=("Arch",), known=OPTIONAL_KEYS)
 
 
 # The parts of a config that define the trained network and its input: eval / infer / export of

@@ -148,7 +148,8 @@ class TrainPipeline:
     def __call__(self, bgr: np.ndarray, rng: np.random.Generator, geom: Optional[dict] = None) -> np.ndarray:
         img = bgr if self.spec.channel_order == "BGR" else np.ascontiguousarray(bgr[:, :, ::-1])
         for op in self.uint8_ops:
-            img = op(img, rng, geom) if isinstance(op, augment.RandCropImage) else op(img, rng)
+            geometric = isinstance(op, (augment.RandCropImage, augment.RandFlipImage))
+            img = op(img, rng, geom) if geometric else op(img, rng)
         chw = _normalize(img, self.spec)
         for op in self.float_ops:
             chw = op(chw, rng)
@@ -178,7 +179,8 @@ def _paddle():
 class ListDataset:
     """Items: ``(image CHW float32, label int64, index int64, ok int64)``, and with
     ``with_geometry`` a fifth, ``box`` float32[4]: the random crop as (x0, y0, x1, y1) fractions
-    of the source image ([0, 0, 1, 1] without a crop), for teachers that follow the crop.
+    of the source image ([0, 0, 1, 1] without a crop; a flipped axis has its ends swapped), for
+    teachers that follow the crop.
 
     The key may be an index or ``(index, epoch)``; with a train pipeline the sample's random
     stream is ``default_rng([seed, epoch, index])``.

@@ -48,7 +48,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError
 from . import config_access as C
 from . import data as D
-from . import recipe, teachers
+from . import augment, recipe, teachers
 from .runlog import progress
 
 log = logging.getLogger("personcls.training")
@@ -452,10 +452,30 @@ class OfflineTeacher:
 
 
 # ----------------------------------------------------------------------------- in the training loop
+def batch_mix(cfg: Dict[str, Any], external: Optional["teachers.ExternalTeacher"]):
+    """The batch op of ``DataLoader.Train.dataset.batch_transform_ops`` (``augment.CutMix``) or
+    None, checked against the run: a mixed view has no ground-truth presence label, so it needs
+    a teacher that judges the mixed view (an online Paddle teacher, or an External teacher with
+    consistent targets)."""
+    where = "DataLoader.Train.dataset.batch_transform_ops"
+    op = augment.build_batch_ops((C.get(cfg, "DataLoader.Train.dataset") or {}).get("batch_transform_ops"))
+    if op is None:
+        return None
+    if not C.is_distillation(cfg):
+        raise ConfigError(f"{where}: a mixed view has no ground-truth presence label (the pasted part may hold the "
+                          f"only person); batch ops need a teacher (a DistillationModel config)")
+    if external is not None:
+        external.check_mix(where)
+    elif teacher_offline_path(cfg) is not None:
+        raise ConfigError(f"{where}: offline teacher outputs judge the unmixed images; mixed views need an online "
+                          f"teacher (remove Teacher.offline)")
+    return op
+
+
 def training_targets(cfg: Dict[str, Any], entries, external: Optional["teachers.ExternalTeacher"], spec,
                      sources: Dict[str, Any]):
     """(criterion, teach) for a distillation run over ``entries`` (the training list):
-    ``criterion(outputs, labels) -> (loss, parts)`` and ``teach(outputs, x, labels, idx, boxes)``,
+    ``criterion(outputs, labels) -> (loss, parts)`` and ``teach(outputs, x, labels, idx, boxes, mix)``,
     which adds the teacher's logits to the student's outputs where a cached (offline) or
     External teacher gives them (an online Paddle teacher runs inside the model). Prepares the
     teacher caches first and records them in ``sources``."""
@@ -474,12 +494,13 @@ def training_targets(cfg: Dict[str, Any], entries, external: Optional["teachers.
              len(entries) - n_lab, "offline (cached outputs)" if offline else
              (f"external ({external.targets} targets)" if external else "online"))
 
-    def teach(out, x, y, idx, box):
-        """The model's outputs plus the teacher's, where a cached or external teacher gives them."""
+    def teach(out, x, y, idx, box, mix=None):
+        """The model's outputs plus the teacher's, where a cached or external teacher gives them
+        (``mix``: how the batch's views were mixed, see ``batch_mix``)."""
         if offline is not None:
-            return offline(idx.numpy(), out, y)[0]
+            return offline(idx.numpy(), out, y)[0]  # batch_mix refuses a batch op with offline outputs
         if external is not None:
-            return external.attach(out, x, idx.numpy(), box, spec)
-        return out
+            return external.attach(out, x, idx.numpy(), box, spec, mix)
+        return out  # an online Paddle teacher ran on the (mixed) batch inside the model
 
     return criterion, teach

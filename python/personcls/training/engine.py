@@ -127,7 +127,7 @@ def _criterion(cfg: Dict[str, Any], train_ds, external, spec, sources: Dict[str,
     if C.is_distillation(cfg):
         return distill.training_targets(cfg, train_ds.entries, external, spec, sources)
     ce = recipe.loss_fn(cfg)
-    return (lambda out, y: (ce(out, y), {})), (lambda out, x, y, idx, box: out)
+    return (lambda out, y: (ce(out, y), {})), (lambda out, x, y, idx, box, mix=None: out)
 
 
 def _val_columns(val: Dict[str, Any]) -> Dict[str, str]:
@@ -204,6 +204,7 @@ def _train(cfg: Dict[str, Any]) -> Dict[str, Any]:
     paddle.seed(seed)
     np.random.seed(seed)
     external = distill.external_teacher(cfg) if C.is_distillation(cfg) else None  # checked before anything runs
+    batch_mix = distill.batch_mix(cfg, external)
     m = _build_model(cfg, device, nranks, ckpt)
     model, opt = m.model, m.opt
 
@@ -223,7 +224,7 @@ def _train(cfg: Dict[str, Any]) -> Dict[str, Any]:
         # keep the start weights' BN statistics (e.g. BN folded into converted convs)
         def freeze():
             distill.set_bn_eval(model)
-    step = Step(net, opt, criterion, teach, cfg, steps, m.scaler, m.amp_level)
+    step = Step(net, opt, criterion, teach, cfg, steps, m.scaler, m.amp_level, mix=batch_mix)
 
     runlog = RunLog(run_dir, cfg, m.start_epoch, C.as_bool(g.get("use_visualdl", True), "Global.use_visualdl"),
                     active=rank == 0)

@@ -1,7 +1,8 @@
 """One training epoch: batches through the network, the loss, the optimizer step.
 
 Everything random in an epoch is a function of (``Global.seed``, epoch): the shuffle order
-(the sampler), each sample's augmentation (seeded by (seed, epoch, index) in the dataset) and
+(the sampler), each sample's augmentation (seeded by (seed, epoch, index) in the dataset), a
+batch op's draw (seeded by (seed, epoch, step)) and
 Paddle's generator (dropout), seeded here at the start of the epoch. The learning rate is set
 at every step from ``recipe.lr_at``. So an epoch run after a resume is the epoch an
 uninterrupted run would have run.
@@ -14,6 +15,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
 
 from .recipe import lr_at
 from .runlog import progress
@@ -29,6 +32,7 @@ class EpochStats:
     correct: float = 0.0      # argmax == label, over labeled images
     seen: float = 0.0         # images trained on
     labeled: float = 0.0      # of those, with a label (distillation lists may hold unlabeled ones)
+    mixed: float = 0.0        # of those, views mixed by the batch op (their labels dropped)
     bad: List[int] = field(default_factory=list)  # dataset indices of unreadable images (this rank)
     n_bad: float = 0.0
     lr: float = 0.0           # the last step's learning rate
@@ -41,15 +45,16 @@ class EpochStats:
             return
         import paddle
 
-        t = paddle.to_tensor([self.loss_sum, self.correct, self.seen, float(len(self.bad)), self.labeled],
+        t = paddle.to_tensor([self.loss_sum, self.correct, self.seen, float(len(self.bad)), self.labeled, self.mixed],
                              dtype="float64")
         paddle.distributed.all_reduce(t)
-        self.loss_sum, self.correct, self.seen, self.n_bad, self.labeled = t.numpy().tolist()
+        self.loss_sum, self.correct, self.seen, self.n_bad, self.labeled, self.mixed = t.numpy().tolist()
 
     def row(self) -> Dict[str, Any]:
         """The training columns of the epoch's metrics.csv row."""
         return {"lr": f"{self.lr:.6g}", "train_loss": f"{self.loss_sum / max(self.seen, 1):.6f}",
                 "train_acc": f"{self.correct / max(self.labeled, 1):.6f}", "bad_images": int(self.n_bad),
+                "mixed_views": int(self.mixed),
                 "images_per_s": f"{self.seen / max(self.seconds, 1e-9):.2f}"}
 
 
@@ -60,11 +65,12 @@ class Step:
     net: Any                   # the model, or its DataParallel wrapper
     opt: Any
     criterion: Callable        # (outputs, labels) -> (loss, parts)
-    teach: Callable            # (outputs, x, labels, idx, boxes) -> outputs with the teacher's added
+    teach: Callable            # (outputs, x, labels, idx, boxes, mix) -> outputs with the teacher's added
     cfg: Dict[str, Any]
     steps_per_epoch: int
     scaler: Any = None         # paddle.amp.GradScaler when training with AMP
     amp_level: str = "O1"
+    mix: Any = None            # augment.CutMix (DataLoader.Train.dataset.batch_transform_ops) or None
 
 
 def _drop_unreadable(batch, stats: EpochStats):
@@ -84,20 +90,34 @@ def _drop_unreadable(batch, stats: EpochStats):
     return x, y, idx, box, int(m.sum())
 
 
-def _step(s: Step, x, y, idx, box):
+def _mix_batch(op, x, y, rng):
+    """CutMix a batch: (x, y, mix) with mixed views' labels set to -1 (unknown) and ``mix`` =
+    (partner, rect) for the teacher, or the batch unchanged and ``mix`` None."""
+    import paddle
+
+    partner, rect = op(int(x.shape[0]), rng)
+    if not (partner >= 0).any():
+        return x, y, None
+    xm = op.apply(x.numpy(), partner, rect)
+    ym = y.numpy().copy()
+    ym[partner >= 0] = -1
+    return paddle.to_tensor(xm), paddle.to_tensor(ym), (partner, rect)
+
+
+def _step(s: Step, x, y, idx, box, mix=None):
     """Forward, loss, backward and optimizer step on one batch; returns (loss, outputs)."""
     import paddle
 
     if s.scaler is not None:
         with paddle.amp.auto_cast(level=s.amp_level):
             out = s.net(x)
-        out = s.teach(out, x, y, idx, box)
+        out = s.teach(out, x, y, idx, box, mix)
         loss, _ = s.criterion(out, y)
         s.scaler.scale(loss).backward()
         s.scaler.step(s.opt)
         s.scaler.update()
     else:
-        out = s.teach(s.net(x), x, y, idx, box)
+        out = s.teach(s.net(x), x, y, idx, box, mix)
         loss, _ = s.criterion(out, y)
         loss.backward()
         s.opt.step()
@@ -125,9 +145,13 @@ def train_one_epoch(s: Step, loader, epoch: int, epochs: int, seed: int, sampler
         if kept is None:
             continue
         x, y, idx, box, n = kept
+        mix = None
+        if s.mix is not None:  # a function of (seed, epoch, step), like everything else here
+            x, y, mix = _mix_batch(s.mix, x, y, np.random.default_rng([seed, epoch, i, 1]))
+            stats.mixed += 0 if mix is None else int((mix[0] >= 0).sum())
         stats.lr = lr_at((epoch - 1) * steps + i, steps, s.cfg)
         s.opt.set_lr(stats.lr)
-        loss, out = _step(s, x, y, idx, box)
+        loss, out = _step(s, x, y, idx, box, mix)
         logits = out["Student"] if isinstance(out, dict) else out
         stats.loss_sum += float(loss) * n
         stats.correct += float((logits.argmax(axis=-1) == y).astype("float32").sum())

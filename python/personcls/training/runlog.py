@@ -23,8 +23,8 @@ import yaml
 log = logging.getLogger("personcls.training")
 
 CSV_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_acc", "precision", "recall", "f1", "tpr_at_fpr",
-              "threshold", "seconds", "images_per_s", "bad_images"]
-_INT_FIELDS = ("epoch", "bad_images")
+              "threshold", "seconds", "images_per_s", "bad_images", "mixed_views"]
+_INT_FIELDS = ("epoch", "bad_images", "mixed_views")
 
 
 def setup_logging(run_dir: Optional[Path] = None, rank: int = 0) -> None:

@@ -316,7 +316,7 @@ class Member:
         """Best person box, clipped to ``crop`` (x0, y0, x1, y1 in 0..1), through the area gate."""
         if len(boxes) == 0:
             return 0.0
-        cx0, cy0, cx1, cy1 = crop
+        cx0, cy0, cx1, cy1 = _ordered(crop)
         carea = max((cx1 - cx0) * (cy1 - cy0), 1e-9)
         conf = boxes[:, 0]
         iw = np.clip(np.minimum(boxes[:, 3], cx1) - np.maximum(boxes[:, 1], cx0), 0, None)
@@ -325,11 +325,25 @@ class Member:
         return float(np.max(conf * area_gate(frac, self.area, self.sharpness) * (frac > 0)))
 
 
+def _ordered(box):
+    """(x0, y0, x1, y1) with x0 <= x1, y0 <= y1 (a flipped view's box has an axis swapped)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def sub_box(box, rect):
+    """The source-image box of ``rect`` (x0, y0, x1, y1 as fractions of a view) for a view cut
+    from ``box`` (its axes swapped where the view was flipped)."""
+    bx0, by0, bx1, by1 = (float(v) for v in box)
+    return (bx0 + rect[0] * (bx1 - bx0), by0 + rect[1] * (by1 - by0),
+            bx0 + rect[2] * (bx1 - bx0), by0 + rect[3] * (by1 - by0))
+
+
 def crop_fraction(grid: np.ndarray, box) -> float:
     """Mean of a [G, G] person-fraction grid inside ``box`` (x0, y0, x1, y1 in 0..1), with
     partial cells weighted by their overlap."""
     g = grid.shape[0]
-    x0, y0, x1, y1 = (float(v) * g for v in box)
+    x0, y0, x1, y1 = (v * g for v in _ordered(box))
     xs = np.arange(g, dtype=np.float64)
     wx = np.clip(np.minimum(xs + 1, x1) - np.maximum(xs, x0), 0, 1)
     wy = np.clip(np.minimum(xs + 1, y1) - np.maximum(xs, y0), 0, 1)
@@ -483,9 +497,23 @@ class ExternalTeacher:
         return table
 
     # -- targets -------------------------------------------------------------------------------
-    def member_probs(self, x_rgb: Optional[np.ndarray], idx: np.ndarray, boxes: Optional[np.ndarray]) -> np.ndarray:
+    def check_mix(self, where: str) -> None:
+        """A batch that mixes views (CutMix) needs targets of the mixed views: consistent
+        targets, and no detector following crops (its cached boxes cannot be cut)."""
+        if self.targets != "consistent":
+            raise ConfigError(f"{where}: mixed views need {self.where}.targets: consistent (offline targets "
+                              f"judge the whole unmixed image)")
+        for m in self.members:
+            if m.kind == "detector" and m.follow_crop:
+                raise ConfigError(f"{where}: {m.where} is a detector following crops; its cached boxes cannot "
+                                  f"be composited for mixed views (drop the batch op or that member)")
+
+    def member_probs(self, x_rgb: Optional[np.ndarray], idx: np.ndarray, boxes: Optional[np.ndarray],
+                     mix=None) -> np.ndarray:
         """[M, N] P(someone) per member for a batch: ``x_rgb`` [N, H, W, 3] float 0..255 (the
-        views the student sees), ``idx`` dataset indices, ``boxes`` [N, 4] crop boxes."""
+        views the student sees), ``idx`` dataset indices, ``boxes`` [N, 4] crop boxes, ``mix``
+        (partner [N], rect [N, 4]) when views were mixed (``augment.CutMix``): view i then holds
+        view partner[i] inside rect[i]."""
         n = len(idx)
         out = np.zeros((len(self.members), n), np.float64)
         full = np.tile(np.array([0.0, 0.0, 1.0, 1.0]), (n, 1))
@@ -494,7 +522,10 @@ class ExternalTeacher:
             if self.needs_cache(m):
                 t = self.cached[j][idx]
                 if m.kind == "segmenter":
-                    fr = np.array([crop_fraction(t[k].astype(np.float32) / 255.0, bx[k]) for k in range(n)])
+                    grids = [t[k].astype(np.float32) / 255.0 for k in range(n)]
+                    fr = np.array([crop_fraction(grids[k], bx[k]) for k in range(n)])
+                    if mix is not None:
+                        fr = self._mixed_fractions(fr, grids, bx, *mix)
                     out[j] = area_gate(fr, m.area, m.sharpness)
                 elif m.kind == "detector":
                     out[j] = [m.boxes_prob(t[k][t[k][:, 0] > 0], bx[k]) for k in range(n)]
@@ -505,6 +536,19 @@ class ExternalTeacher:
                     raise ModelError(f"{m.where}: an online member needs the batch images")
                 out[j] = m.person_prob(m.run(m.prepare(list(x_rgb))))
         return out
+
+    @staticmethod
+    def _mixed_fractions(fr, grids, bx, partner, rect) -> np.ndarray:
+        """Person fraction of each mixed view: its own view's, less its part under the pasted
+        rectangle, plus the partner view's part there (both mapped through their crop boxes)."""
+        fr = fr.copy()
+        for i in np.flatnonzero(np.asarray(partner) >= 0):
+            p, r = int(partner[i]), rect[i]
+            a = (r[2] - r[0]) * (r[3] - r[1])
+            own = crop_fraction(grids[i], sub_box(bx[i], r))
+            pasted = crop_fraction(grids[p], sub_box(bx[p], r))
+            fr[i] = max(fr[i] - a * own + a * pasted, 0.0)
+        return fr
 
     def combine_probs(self, probs: np.ndarray) -> np.ndarray:
         if probs.shape[0] != len(self.members):
@@ -520,13 +564,15 @@ class ExternalTeacher:
         p = np.clip(p, _EPS_P, 1 - _EPS_P)
         return np.stack([np.log1p(-p), np.log(p)], axis=1).astype(np.float32)
 
-    def attach(self, out: Dict[str, Any], x, idx: np.ndarray, boxes: Optional[np.ndarray], spec) -> Dict[str, Any]:
-        """Adds ``out["Teacher"]`` (two-class logits) for the student batch ``x`` (a Paddle tensor)."""
+    def attach(self, out: Dict[str, Any], x, idx: np.ndarray, boxes: Optional[np.ndarray], spec,
+               mix=None) -> Dict[str, Any]:
+        """Adds ``out["Teacher"]`` (two-class logits) for the student batch ``x`` (a Paddle tensor;
+        ``mix`` as in ``member_probs`` when its views were mixed)."""
         import paddle
 
         online = any(not self.needs_cache(m) for m in self.members)
         rgb = denormalize(x.numpy(), spec) if online else None
-        p = self.combine_probs(self.member_probs(rgb, np.asarray(idx).reshape(-1), boxes))
+        p = self.combine_probs(self.member_probs(rgb, np.asarray(idx).reshape(-1), boxes, mix))
         out["Teacher"] = paddle.to_tensor(self.logits(p))
         self.target_sum += float(p.sum())
         self.target_count += len(p)
