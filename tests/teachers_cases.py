@@ -203,20 +203,24 @@ def test_teacher_cache_is_per_image_reused_across_lists_and_resumes(tdir, demo_d
     assert len(ran) == 2 and sorted(p for r in ran for p in r) == sorted([a, b, c])[1:]  # the first chunk was kept
     np.testing.assert_array_equal(t3.cached[0], t2.cached[0][[3, 0, 1]])
 
+def _short_run(data_dir, tdir, tmp_path):
+    """Overrides that run the shipped recipe's config for 1 epoch at 64 px on the vww debug lists."""
+    vww = data_dir / "vww"
+    return [f"Global.output_dir={tmp_path / 'out'}", "Global.epochs=1",
+            "Preprocess.resize_size=[64,64]", "Preprocess.crop_size=[64,64]",
+            f"Arch.models.0.Teacher.members.0.path={tdir / 'deeplabv3_mnv2_pascal_quant.tflite'}",
+            f"Arch.models.0.Teacher.members.1.path={tdir / 'vww_96_float.tflite'}",
+            f"Arch.models.1.Student.pretrained={data_dir / 'pretrained' / 'PPLCNet_x1_0_textori_init.pdparams'}",
+            f"DataLoader.Train.dataset.cls_label_path=[{vww / 'train_list.txt.debug'}]",
+            f"DataLoader.Eval.dataset.cls_label_path={vww / 'val_list.txt.debug'}",
+            "DataLoader.Train.sampler.batch_size=16", "DataLoader.Train.loader.num_workers=0"]
+
 def test_short_distillation_with_external_teachers(data_dir, tdir, tmp_path, monkeypatch):
     """The shipped recipe's config on the vww debug lists: 1 epoch at 64 px, both teachers."""
     from personcls.training import cli
 
     monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache"))
-    vww = data_dir / "vww"
-    ov = [f"Global.output_dir={tmp_path / 'out'}", "Global.epochs=1",
-          "Preprocess.resize_size=[64,64]", "Preprocess.crop_size=[64,64]",
-          f"Arch.models.0.Teacher.members.0.path={tdir / 'deeplabv3_mnv2_pascal_quant.tflite'}",
-          f"Arch.models.0.Teacher.members.1.path={tdir / 'vww_96_float.tflite'}",
-          f"Arch.models.1.Student.pretrained={data_dir / 'pretrained' / 'PPLCNet_x1_0_textori_init.pdparams'}",
-          f"DataLoader.Train.dataset.cls_label_path=[{vww / 'train_list.txt.debug'}]",
-          f"DataLoader.Eval.dataset.cls_label_path={vww / 'val_list.txt.debug'}",
-          "DataLoader.Train.sampler.batch_size=16", "DataLoader.Train.loader.num_workers=0"]
+    ov = _short_run(data_dir, tdir, tmp_path)
     assert cli.run("train", str(CONFIG), ov) == 0
     run = tmp_path / "out" / "DistillationModel"
     info = json.loads((run / "latest.json").read_text())
@@ -237,16 +241,8 @@ def test_short_distillation_with_cutmix(data_dir, tdir, tmp_path, monkeypatch):
     from personcls.training import distill
 
     monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache"))
-    vww = data_dir / "vww"
-    mix = "DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 1.0, prob: 0.5}}]"
-    ov = [f"Global.output_dir={tmp_path / 'out'}", "Global.epochs=1", mix,
-          "Preprocess.resize_size=[64,64]", "Preprocess.crop_size=[64,64]",
-          f"Arch.models.0.Teacher.members.0.path={tdir / 'deeplabv3_mnv2_pascal_quant.tflite'}",
-          f"Arch.models.0.Teacher.members.1.path={tdir / 'vww_96_float.tflite'}",
-          f"Arch.models.1.Student.pretrained={data_dir / 'pretrained' / 'PPLCNet_x1_0_textori_init.pdparams'}",
-          f"DataLoader.Train.dataset.cls_label_path=[{vww / 'train_list.txt.debug'}]",
-          f"DataLoader.Eval.dataset.cls_label_path={vww / 'val_list.txt.debug'}",
-          "DataLoader.Train.sampler.batch_size=16", "DataLoader.Train.loader.num_workers=0"]
+    ov = _short_run(data_dir, tdir, tmp_path) + [
+        "DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 1.0, prob: 0.5}}]"]
     assert cli.run("train", str(CONFIG), ov) == 0
     run = tmp_path / "out" / "DistillationModel"
     assert 0.0 < json.loads((run / "latest.json").read_text())["teacher_prior"] < 1.0

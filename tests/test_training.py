@@ -262,6 +262,7 @@ def test_flip_mirrors_the_crop_box_and_cutmix_pastes_with_unknown_labels():
     import paddle
 
     from personcls.training import augment
+    from personcls.training.config_access import BATCH_OPS_KEY
     from personcls.training.loop import _mix_batch
 
     img = np.zeros((10, 20, 3), np.uint8)
@@ -273,7 +274,7 @@ def test_flip_mirrors_the_crop_box_and_cutmix_pastes_with_unknown_labels():
     augment.RandFlipImage(flip_code=-1, prob=1.0)(img, np.random.default_rng(0), geom)
     assert geom["box"] == (0.5, 0.6, 0.1, 0.2)
 
-    op = augment.build_batch_ops([{"CutmixOperator": {"alpha": 1.0, "prob": 1.0}}])
+    op = augment.build_batch_ops([{"CutmixOperator": {"alpha": 1.0, "prob": 1.0}}], BATCH_OPS_KEY)
     x = np.stack([np.full((3, 16, 16), v, np.float32) for v in range(6)])
     y = np.array([0, 1, -1, 1, 0, -1], np.int64)
     xm, ym, mix = _mix_batch(op, paddle.to_tensor(x), paddle.to_tensor(y), np.random.default_rng(3))
@@ -289,7 +290,7 @@ def test_flip_mirrors_the_crop_box_and_cutmix_pastes_with_unknown_labels():
         assert (xm[i][:, inside] == partner[i]).all() and (xm[i][:, ~inside] == i).all()
     a = _mix_batch(op, paddle.to_tensor(x), paddle.to_tensor(y), np.random.default_rng(3))
     np.testing.assert_array_equal(a[0].numpy(), xm)
-    assert augment.build_batch_ops(None) is None
+    assert augment.build_batch_ops(None, BATCH_OPS_KEY) is None
     assert _mix_batch(augment.CutMix(prob=0.0), paddle.to_tensor(x), paddle.to_tensor(y), np.random.default_rng(0))[2] is None
     for bad, match in (([{"MixupOperator": {"alpha": 0.2}}], "batch_transform_ops.0: unknown batch op 'MixupOperator'"),
                        ([{"CutmixOperator": {"alpha": 0}}], "CutmixOperator.alpha"),
@@ -297,7 +298,7 @@ def test_flip_mirrors_the_crop_box_and_cutmix_pastes_with_unknown_labels():
                        ([{"CutmixOperator": {"beta": 1}}], "batch_transform_ops.0.CutmixOperator"),
                        ({"CutmixOperator": {}}, "a list of one op")):
         with pytest.raises(ConfigError, match=match):
-            augment.build_batch_ops(bad)
+            augment.build_batch_ops(bad, BATCH_OPS_KEY)
 
 
 def test_batch_op_needs_a_teacher_that_sees_the_mixed_view(data):

@@ -188,11 +188,10 @@ class CutMix:
 _BATCH_OPS = {"CutmixOperator": CutMix}
 
 
-def build_batch_ops(ops) -> Optional[CutMix]:
-    """``DataLoader.Train.dataset.batch_transform_ops`` -> the CutMix op, or None."""
+def build_batch_ops(ops, where: str) -> Optional[CutMix]:
+    """The config's batch ops (at key ``where``) -> the CutMix op, or None."""
     if not ops:
         return None
-    where = "DataLoader.Train.dataset.batch_transform_ops"
     if not isinstance(ops, list) or len(ops) != 1 or not isinstance(ops[0], dict) or len(ops[0]) != 1:
         raise ConfigError(f"{where}: a list of one op, e.g. [{{CutmixOperator: {{alpha: 1.0, prob: 0.5}}}}], got {ops!r}")
     (name, args), = ops[0].items()

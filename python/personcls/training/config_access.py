@@ -39,8 +39,10 @@ DEFAULTS: Dict[str, Any] = {
 }
 
 
+# The train batch op (augment.build_batch_ops); optional in a config.
+BATCH_OPS_KEY = "DataLoader.Train.dataset.batch_transform_ops"
 # Keys an override may add although the config does not hold them.
-OPTIONAL_KEYS = ("DataLoader.Train.dataset.batch_transform_ops",)
+OPTIONAL_KEYS = (BATCH_OPS_KEY,)
 
 
 def resolve_config_path(path: Optional[str]) -> Path:

@@ -457,8 +457,8 @@ def batch_mix(cfg: Dict[str, Any], external: Optional["teachers.ExternalTeacher"
     None, checked against the run: a mixed view has no ground-truth presence label, so it needs
     a teacher that judges the mixed view (an online Paddle teacher, or an External teacher with
     consistent targets)."""
-    where = "DataLoader.Train.dataset.batch_transform_ops"
-    op = augment.build_batch_ops((C.get(cfg, "DataLoader.Train.dataset") or {}).get("batch_transform_ops"))
+    where = C.BATCH_OPS_KEY
+    op = augment.build_batch_ops(C.get(cfg, where), where)
     if op is None:
         return None
     if not C.is_distillation(cfg):
