@@ -509,10 +509,11 @@ def test_config_resolution_and_errors(data, tmp_path, monkeypatch):
         run("eval", "PPLCNet_x1_0.yaml", ov)
 
 
-def _train_cmd(data: Path, out: Path, epochs: int) -> list:
+def _train_cmd(data: Path, out: Path, epochs: int, *extra: str) -> list:
     ov = debug_overrides(data, out, size=32, epochs=epochs, workers=2,
                          **{"DataLoader.Train.dataset.transform_ops.3.TimmAutoAugment.prob": 0.5,
                             "DataLoader.Train.dataset.transform_ops.5.RandomErasing.EPSILON": 0.5})
+    ov += list(extra)
     cmd = [sys.executable, "-m", "personcls", "train", "-c", "PPLCNet_x1_0.yaml"]
     for o in ov:
         cmd += ["-o", o]
@@ -521,9 +522,11 @@ def _train_cmd(data: Path, out: Path, epochs: int) -> list:
 
 def test_exact_resume_after_kill(data, tmp_path):
     """Kill -9 a run after its first epoch; rerunning the same command resumes it and ends with
-    exactly the weights of an uninterrupted run."""
+    exactly the weights of an uninterrupted run. The uninterrupted run also keeps every epoch's
+    checkpoint (``Global.keep_epoch_checkpoints``), and a new run started from its epoch 1
+    (``Global.checkpoints``) ends with the same weights too."""
     env = dict(os.environ)
-    full = subprocess.run(_train_cmd(data, tmp_path / "full", 3), env=env, capture_output=True, text=True, timeout=300)
+    full = subprocess.run(_train_cmd(data, tmp_path / "full", 3, "Global.keep_epoch_checkpoints=True"), env=env, capture_output=True, text=True, timeout=300)
     assert full.returncode == 0, full.stdout + full.stderr
     latest = tmp_path / "cut/PPLCNet_x1_0/latest.json"
     # Own process group, so the kill also takes the run's data-loader workers (a kill -9 of
@@ -562,6 +565,20 @@ def test_exact_resume_after_kill(data, tmp_path):
     ja = json.loads((tmp_path / "full/PPLCNet_x1_0/latest.json").read_text())
     jb = json.loads((tmp_path / "cut/PPLCNet_x1_0/latest.json").read_text())
     assert ja["best"] == jb["best"] and ja["metrics"] == jb["metrics"]
+    # every epoch kept, as a full checkpoint (weights, optimizer state, record); off by default
+    fd = tmp_path / "full/PPLCNet_x1_0"
+    for e in (1, 2, 3):
+        assert json.loads((fd / f"epoch_{e}.json").read_text())["epoch"] == e
+        assert (fd / f"epoch_{e}.pdopt").is_file()
+    assert not list((tmp_path / "cut/PPLCNet_x1_0").glob("epoch_*"))
+    assert (fd / "epoch_3.pdparams").read_bytes() == (fd / "latest.pdparams").read_bytes()
+    assert (fd / "epoch_1.pdparams").read_bytes() != (fd / "epoch_2.pdparams").read_bytes()
+    branch = subprocess.run(_train_cmd(data, tmp_path / "branch", 3, f"Global.checkpoints={fd / 'epoch_1'}"),
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert branch.returncode == 0, branch.stdout + branch.stderr
+    c = paddle.load(str(tmp_path / "branch/PPLCNet_x1_0/latest.pdparams"))
+    for k in a:
+        np.testing.assert_array_equal(a[k].numpy(), c[k].numpy(), err_msg=k)
 
 
 def test_two_process_cpu_data_parallel(data, tmp_path):

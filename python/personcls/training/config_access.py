@@ -28,7 +28,7 @@ DEFAULT_CONFIG = PACKAGED_CONFIGS / "PPLCNet_x1_0.yaml"
 # Keys a config may leave out (filled before -o overrides apply, so they can be overridden).
 DEFAULTS: Dict[str, Any] = {
     "Global": {"checkpoints": None, "resume": "auto", "pretrained_model": None, "output_dir": "./output/",
-               "device": "auto", "seed": 42, "save_interval": 1, "eval_during_train": True, "eval_interval": 1,
+               "device": "auto", "seed": 42, "save_interval": 1, "keep_epoch_checkpoints": False, "eval_during_train": True, "eval_interval": 1,
                "start_eval_epoch": 1, "epochs": 20, "print_batch_step": 10, "use_visualdl": True,
                "best_metric": "acc", "sync_bn": True, "save_inference_dir": "./inference"},
     "Preprocess": {"resize_short": 256, "crop_size": 224, "scale": 1.0 / 255.0,

@@ -138,7 +138,8 @@ def _val_columns(val: Dict[str, Any]) -> Dict[str, str]:
 @dataclass
 class _EpochEnd:
     """Rank 0's end of an epoch: the best metric so far, the checkpoints (``best_model`` when it
-    improved, ``latest`` every ``Global.save_interval`` epochs and at the end) and the run log."""
+    improved, ``latest`` every ``Global.save_interval`` epochs and at the end, and with
+    ``Global.keep_epoch_checkpoints`` a lasting ``epoch_<N>`` copy of each of those) and the run log."""
 
     run_dir: Path
     cfg: Dict[str, Any]
@@ -150,6 +151,7 @@ class _EpochEnd:
     external: Any
     runlog: RunLog
     save_interval: int
+    keep_epochs: bool = False
 
     def __post_init__(self):
         self.best = self.m.best
@@ -170,6 +172,8 @@ class _EpochEnd:
             checkpoints.save_checkpoint(self.run_dir, "best_model", m.model, m.opt, info)
         if epoch % self.save_interval == 0 or epoch == self.epochs:
             checkpoints.save_checkpoint(self.run_dir, "latest", m.model, m.opt, info)
+            if self.keep_epochs:
+                checkpoints.save_checkpoint(self.run_dir, f"epoch_{epoch}", m.model, m.opt, info)
         self.runlog.epoch(row, val, lr, self.epochs, improved)
 
 
@@ -236,7 +240,8 @@ def _train(cfg: Dict[str, Any]) -> Dict[str, Any]:
     eval_interval = C.integer(g.get("eval_interval", 1), "Global.eval_interval", 1)
     start_eval = C.integer(g.get("start_eval_epoch", 1), "Global.start_eval_epoch", 0)
     save_interval = C.integer(g.get("save_interval", 1), "Global.save_interval", 1)
-    saver = _EpochEnd(run_dir, cfg, spec, seed, steps, epochs, m, external, runlog, save_interval)
+    saver = _EpochEnd(run_dir, cfg, spec, seed, steps, epochs, m, external, runlog, save_interval,
+                      C.as_bool(g.get("keep_epoch_checkpoints", False), "Global.keep_epoch_checkpoints"))
     for epoch in range(m.start_epoch, epochs + 1):
         t0 = time.time()
         stats = train_one_epoch(step, train_loader, epoch, epochs, seed, sampler, before=freeze,
