@@ -526,7 +526,8 @@ def test_exact_resume_after_kill(data, tmp_path):
     checkpoint (``Global.keep_epoch_checkpoints``), and a new run started from its epoch 1
     (``Global.checkpoints``) ends with the same weights too."""
     env = dict(os.environ)
-    full = subprocess.run(_train_cmd(data, tmp_path / "full", 3, "Global.keep_epoch_checkpoints=True"), env=env, capture_output=True, text=True, timeout=300)
+    full = subprocess.run(_train_cmd(data, tmp_path / "full", 3, "Global.keep_epoch_checkpoints=True"), env=env,
+                          capture_output=True, text=True, timeout=300)
     assert full.returncode == 0, full.stdout + full.stderr
     latest = tmp_path / "cut/PPLCNet_x1_0/latest.json"
     # Own process group, so the kill also takes the run's data-loader workers (a kill -9 of

@@ -28,9 +28,10 @@ DEFAULT_CONFIG = PACKAGED_CONFIGS / "PPLCNet_x1_0.yaml"
 # Keys a config may leave out (filled before -o overrides apply, so they can be overridden).
 DEFAULTS: Dict[str, Any] = {
     "Global": {"checkpoints": None, "resume": "auto", "pretrained_model": None, "output_dir": "./output/",
-               "device": "auto", "seed": 42, "save_interval": 1, "keep_epoch_checkpoints": False, "eval_during_train": True, "eval_interval": 1,
-               "start_eval_epoch": 1, "epochs": 20, "print_batch_step": 10, "use_visualdl": True,
-               "best_metric": "acc", "sync_bn": True, "save_inference_dir": "./inference"},
+               "device": "auto", "seed": 42, "save_interval": 1, "keep_epoch_checkpoints": False,
+               "eval_during_train": True, "eval_interval": 1, "start_eval_epoch": 1, "epochs": 20,
+               "print_batch_step": 10, "use_visualdl": True, "best_metric": "acc", "sync_bn": True,
+               "save_inference_dir": "./inference"},
     "Preprocess": {"resize_short": 256, "crop_size": 224, "scale": 1.0 / 255.0,
                    "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "channel_order": "RGB"},
     "Arch": {"name": "PPLCNet_x1_0", "class_num": 2, "pretrained": False, "use_ssld": False},

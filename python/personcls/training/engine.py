@@ -151,7 +151,7 @@ class _EpochEnd:
     external: Any
     runlog: RunLog
     save_interval: int
-    keep_epochs: bool = False
+    keep_epochs: bool
 
     def __post_init__(self):
         self.best = self.m.best
