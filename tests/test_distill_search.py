@@ -117,6 +117,10 @@ def test_losses_math_and_unlabeled():
     np.testing.assert_allclose(distill.soft_losses("DistillationDMLLoss", S, Tt, T).numpy(),
                                (kl_ts + kl_st) / 2 * T * T, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(distill.soft_losses("DistillationJSDivLoss", S, Tt, T).numpy(), js * T * T, rtol=1e-4, atol=1e-5)
+    # logit distance: mean squared difference, the same at any temperature
+    for temp in (1.0, T):
+        np.testing.assert_allclose(distill.soft_losses("DistillationDistanceLoss", S, Tt, temp).numpy(),
+                                   ((s - t) ** 2).mean(1), rtol=1e-5, atol=1e-6)
     # GT cross-entropy only where a label exists
     cfg = {"Loss": {"Train": [{"DistillationGTCELoss": {"weight": 1.0}}]}}
     f = distill.build_loss(cfg)

@@ -18,6 +18,7 @@ Config, as in PaddleClas (``Arch.name: DistillationModel``)::
         - DistillationKLDivLoss: {weight: 0.0, model_name_pairs: [[Student, Teacher]], temperature: 4.0}
         - DistillationJSDivLoss: {weight: 0.0, model_name_pairs: [[Student, Teacher]], temperature: 1.0}
         - DistillationGTCELoss:  {weight: 1.0, model_names: [Student]}
+        # also: DistillationDistanceLoss {weight, model_name_pairs}: mean squared logit difference
 
 The models see the same input tensor, normalised with the top-level ``Preprocess`` (the
 student's, the one the export writes); a teacher with its own ``mean`` / ``std`` gets the
@@ -56,7 +57,8 @@ log = logging.getLogger("personcls.training")
 # keys of a sub-model entry that are not constructor arguments
 _SUB_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "mean", "std", "offline", "offline_outputs",
                  "freeze_bn", "use_sync_bn")
-LOSSES = ("DistillationDMLLoss", "DistillationKLDivLoss", "DistillationJSDivLoss", "DistillationGTCELoss", "CELoss")
+LOSSES = ("DistillationDMLLoss", "DistillationKLDivLoss", "DistillationJSDivLoss", "DistillationDistanceLoss",
+          "DistillationGTCELoss", "CELoss")
 
 
 # ----------------------------------------------------------------------------- config
@@ -275,13 +277,19 @@ def _pairs(args: Dict[str, Any], where: str) -> List[Tuple[str, str]]:
 
 def soft_losses(kind: str, s_logits, t_logits, temperature: float):
     """Per-sample divergence between softmax(s/T) and softmax(t/T); KL and JS scaled by T^2
-    (Hinton), DML is PaddleClas's symmetric form (KL(s||t) + KL(t||s)) / 2."""
+    (Hinton), DML is PaddleClas's symmetric form (KL(s||t) + KL(t||s)) / 2.
+    ``DistillationDistanceLoss`` compares the logits themselves: the mean over classes of
+    (s - t)^2 (T is not used). Every logit carries gradient, not only the few classes a softmax
+    leaves mass on, which is what a teacher with many classes has to pass on."""
     import paddle
     import paddle.nn.functional as F
 
     if s_logits.shape[-1] != t_logits.shape[-1]:
         raise ConfigError(f"{kind}: the student outputs {s_logits.shape[-1]} classes but the teacher "
                           f"{t_logits.shape[-1]}; set the same class_num on both Arch.models entries")
+    if kind == "DistillationDistanceLoss":
+        d = s_logits.astype("float32") - t_logits.astype("float32")
+        return (d * d).mean(axis=-1)
     T = float(temperature)
     ls = F.log_softmax(s_logits.astype("float32") / T, axis=-1)
     lt = F.log_softmax(t_logits.astype("float32") / T, axis=-1)
