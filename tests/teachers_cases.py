@@ -125,6 +125,36 @@ def test_cutmix_segmenter_target_is_the_mixed_views_person_fraction():
     assert max(err_unflipped) > 0.05  # a flip ignored puts the pasted part's people in the wrong place
 
 
+def test_cell_fractions_are_the_views_cells():
+    """The person map's target: per cell of a cropped, maybe flipped view, the person fraction
+    computed from the source image's grid and the view's box equals the view's own pixels."""
+    import cv2
+
+    from personcls.training import augment
+
+    crop = augment.RandCropImage(size=64, scale=(0.25, 1.0), ratio=(0.75, 1.78))
+    flip = augment.RandFlipImage(flip_code=1, prob=0.5)
+    rng0 = np.random.default_rng(1)
+    err, err_unflipped, flips = [], [], 0
+    for trial in range(40):
+        m = np.zeros((150, 240), np.uint8)
+        for _ in range(3):
+            x0, y0 = rng0.integers(0, 220), rng0.integers(0, 130)
+            m[y0:y0 + rng0.integers(5, 60), x0:x0 + rng0.integers(5, 80)] = 255
+        geom = {}
+        rng = np.random.default_rng(trial)
+        v = flip(crop(np.repeat(m[:, :, None], 3, axis=2), rng, geom), rng, geom)[:, :, 0].astype(np.float32) / 255
+        truth = v.reshape(4, 16, 4, 16).mean(axis=(1, 3))
+        grid = cv2.resize(m.astype(np.float32) / 255, (teachers.MASK_GRID,) * 2, interpolation=cv2.INTER_AREA)
+        box = np.asarray(geom["box"], np.float64)
+        flips += int(box[0] > box[2])
+        err.append(np.abs(teachers.cell_fractions(grid, box, 4, 4) - truth).max())
+        err_unflipped.append(np.abs(teachers.cell_fractions(grid, teachers._ordered(box), 4, 4) - truth).max())
+        assert teachers.crop_fraction(grid, box) == pytest.approx(teachers.cell_fractions(grid, box, 4, 4).mean(), abs=1e-9)
+    assert flips > 5
+    assert max(err) < 0.06  # a 16x16-pixel cell against a 96x96 grid of a 240x150 mask
+    assert max(err_unflipped) > 0.2  # a flip ignored puts the people in the mirrored cells
+
 def test_classifier_member_on_real_photos(tdir, demo_dir):
     import cv2
 
@@ -232,6 +262,43 @@ def test_short_distillation_with_external_teachers(data_dir, tdir, tmp_path, mon
                                                 f"Global.save_inference_dir={tmp_path / 'model'}"]) == 0
     meta = json.loads((tmp_path / "model" / "personcls.json").read_text())
     assert meta["preprocess"]["crop_size"] == [64, 64] and meta["preprocess"]["resize_short"] == 0
+
+def test_short_distillation_with_person_map(data_dir, tdir, tmp_path, monkeypatch):
+    """DistillationMapLoss on the shipped recipe's config (debug lists, 64 px): the map head
+    trains beside the student, is kept in checkpoints, and stays out of the export; a config whose
+    teacher has no crop-following segmenter, or that mixes views, is refused before training."""
+    import paddle
+
+    from personcls.training import cli
+    from personcls.training import config_access as C
+    from personcls.training import distill
+
+    monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache"))
+    losses = ("Loss.Train=[{DistillationKLDivLoss: {weight: 1.0}}, {DistillationGTCELoss: {weight: 0.5}}, "
+              "{DistillationMapLoss: {weight: 1.0}}]")
+    ov = _short_run(data_dir, tdir, tmp_path) + [losses]
+    assert cli.run("train", str(CONFIG), ov) == 0
+    run = tmp_path / "out" / "DistillationModel"
+    state = paddle.load(str(run / "latest.pdparams"))
+    assert list(state["MapHead.weight"].shape) == [1, 512, 1, 1]  # one map channel from the last stage
+    assert cli.run("export", str(CONFIG), ov + [f"Global.pretrained_model={run / 'latest'}",
+                                                f"Global.save_inference_dir={tmp_path / 'model'}"]) == 0
+    plain = tmp_path / "plain"
+    assert cli.run("export", str(CONFIG), _short_run(data_dir, tdir, tmp_path) + [
+        f"Global.pretrained_model={run / 'latest'}", f"Global.save_inference_dir={plain}"]) == 0
+    # the export is the student alone: the same answers with or without the map loss in the config
+    from personcls.classifier import Classifier
+
+    imgs = [str(p) for p in sorted((data_dir / "demo").glob("*.jpg"))[:4]]
+    with Classifier(tmp_path / "model", backend="paddle") as a, Classifier(plain, backend="paddle") as b:
+        pa, pb = ([r.person_score for r in c.predict_batch(imgs)] for c in (a, b))
+    assert pa == pb and len(set(pa)) > 1
+    cfg = C.load(str(CONFIG), ov + ["Arch.models.0.Teacher.members.0.follow_crop=false"])
+    with pytest.raises(ConfigError, match="Loss.Train.2.DistillationMapLoss: the person map's target"):
+        distill.training_targets(cfg, [], distill.external_teacher(cfg), None, {})
+    cfg = C.load(str(CONFIG), ov + ["DataLoader.Train.dataset.batch_transform_ops=[{CutmixOperator: {alpha: 1.0}}]"])
+    with pytest.raises(ConfigError, match="Loss.Train.2.DistillationMapLoss: person maps of mixed views"):
+        distill.training_targets(cfg, [], distill.external_teacher(cfg), None, {})
 
 def test_short_distillation_with_cutmix(data_dir, tdir, tmp_path, monkeypatch):
     """CutMix on the shipped recipe's config (debug lists, 64 px): trains and records the mixed

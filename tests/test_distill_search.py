@@ -13,7 +13,7 @@ import pytest
 
 paddle = pytest.importorskip("paddle", reason="training needs PaddlePaddle")
 
-from personcls.errors import ConfigError  # noqa: E402
+from personcls.errors import ConfigError, ModelError  # noqa: E402
 from personcls.training import cli, config_access, distill  # noqa: E402
 from personcls.training import data as D  # noqa: E402
 from personcls.training.config_access import preprocess_spec  # noqa: E402
@@ -133,6 +133,19 @@ def test_losses_math_and_unlabeled():
     assert float(total) == 0.0 and parts == {}
     with pytest.raises(ConfigError, match="class"):
         distill.soft_losses("DistillationDMLLoss", S, paddle.to_tensor(np.zeros((6, 2), "float32")), 1.0)
+    # person map: BCE of the map logits against the gated person fraction of each cell
+    cfg = {"Loss": {"Train": [{"DistillationMapLoss": {"weight": 2.0, "cell_area": 0.02, "sharpness": 2.0}}]}}
+    f = distill.build_loss(cfg)
+    z = rng.standard_normal((2, 4, 4)).astype("float32")
+    fr = rng.uniform(0, 0.2, (2, 4, 4)).astype("float32")
+    tgt = 1 / (1 + np.exp(-2.0 * (np.log(fr + 1e-4) - np.log(0.02))))
+    p = 1 / (1 + np.exp(-z))
+    want = -(tgt * np.log(p) + (1 - tgt) * np.log(1 - p)).mean()
+    total, parts = f({"StudentMap": paddle.to_tensor(z), "TeacherMap": paddle.to_tensor(fr), "Student": S},
+                     paddle.to_tensor(y))
+    assert parts["DistillationMapLoss"] == pytest.approx(want, rel=1e-4) and float(total) == pytest.approx(2 * want, rel=1e-4)
+    with pytest.raises(ModelError, match="person map"):
+        f({"Student": S}, paddle.to_tensor(y))
 
 
 def test_config_errors(setup):

@@ -19,6 +19,8 @@ Config, as in PaddleClas (``Arch.name: DistillationModel``)::
         - DistillationJSDivLoss: {weight: 0.0, model_name_pairs: [[Student, Teacher]], temperature: 1.0}
         - DistillationGTCELoss:  {weight: 1.0, model_names: [Student]}
         # also: DistillationDistanceLoss {weight, model_name_pairs}: mean squared logit difference
+        # and DistillationMapLoss {weight, cell_area, sharpness}: person map per feature-map cell
+        # (External teacher with a segmenter; see map_loss_entry)
 
 The models see the same input tensor, normalised with the top-level ``Preprocess`` (the
 student's, the one the export writes); a teacher with its own ``mean`` / ``std`` gets the
@@ -58,10 +60,29 @@ log = logging.getLogger("personcls.training")
 _SUB_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "mean", "std", "offline", "offline_outputs",
                  "freeze_bn", "use_sync_bn")
 LOSSES = ("DistillationDMLLoss", "DistillationKLDivLoss", "DistillationJSDivLoss", "DistillationDistanceLoss",
-          "DistillationGTCELoss", "CELoss")
+          "DistillationGTCELoss", "CELoss", "DistillationMapLoss")
+MAP_LOSS = "DistillationMapLoss"
 
 
 # ----------------------------------------------------------------------------- config
+def map_loss_entry(cfg: Dict[str, Any]) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """(where, args) of the ``DistillationMapLoss`` in ``Loss.Train`` with a weight > 0, or None.
+
+    The person map: a training-only 1x1 convolution (``MapHead``) on the student's last feature
+    map predicts, per cell, whether someone is there; its target is the External teacher's
+    segmenter on the same view (person-pixel fraction of the cell through the area gate,
+    ``cell_area`` default 0.02, ``sharpness`` default 2.0), scored by binary cross-entropy.
+    Where a person is, and 16 judgements per 128 px view instead of one. The exported network
+    is the student alone, unchanged."""
+    for i, item in enumerate(C.get(cfg, "Loss.Train") or []):
+        if isinstance(item, dict) and len(item) == 1 and MAP_LOSS in item:
+            args = dict(item[MAP_LOSS] or {})
+            where = f"Loss.Train.{i}.{MAP_LOSS}"
+            if C.number(args.get("weight", 1.0), f"{where}.weight", 0.0) > 0:
+                return where, args
+    return None
+
+
 def sub_models(cfg: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     """``Arch.models`` as an ordered {role: entry} dict (roles Teacher, Student)."""
     arch = cfg.get("Arch") or {}
@@ -188,12 +209,20 @@ def _make_model_class():
 
     class DistillationModel(nn.Layer):
         """``Student`` (a sub-layer) and ``Teacher`` (frozen; absent in offline mode and at inference).
-        Training mode returns ``{"Student": logits, "Teacher": logits}`` (Teacher only when held);
+        Training mode returns ``{"Student": logits, "Teacher": logits}`` (Teacher only when held;
+        ``StudentMap`` [N, h, w] person-map logits too with a ``MapHead``);
         eval mode returns the student's logits, so evaluation and export see a plain classifier."""
 
-        def __init__(self, student, teacher=None, renorm=None):
+        def __init__(self, student, teacher=None, renorm=None, map_head=False):
             super().__init__()
             self.Student = student
+            self.MapHead = None
+            if map_head:  # DistillationMapLoss: person map per cell of the student's last feature map
+                ch = getattr(student, "feature_channels", None)
+                if ch is None or not hasattr(student, "forward_head"):
+                    raise ConfigError(f"{MAP_LOSS}: the student {type(student).__name__} exposes no feature map "
+                                      f"(forward_features / forward_head)")
+                self.MapHead = nn.Conv2D(int(ch), 1, 1)
             # The frozen teacher is kept outside the layer tree: it is not in parameters() (the
             # optimizer never sees it) nor in state_dict() (checkpoints hold Student.* only, the
             # same in online and offline mode; a resume reloads the teacher from its weights).
@@ -226,10 +255,13 @@ def _make_model_class():
                 return self.Teacher(x).detach()
 
         def forward(self, x):
-            s = self.Student(x)
             if not self.training:
-                return s
-            out = {"Student": s}
+                return self.Student(x)
+            if self.MapHead is not None:
+                f = self.Student.forward_features(x)
+                out = {"Student": self.Student.forward_head(f), "StudentMap": self.MapHead(f).squeeze(1)}
+            else:
+                out = {"Student": self.Student(x)}
             if self.Teacher is not None:
                 out["Teacher"] = self.teacher_logits(x)
             return out
@@ -256,7 +288,7 @@ def build_distillation_model(cfg: Dict[str, Any], for_training: bool, with_teach
         teacher = recipe.build_arch(te, te_where, _SUB_RESERVED)
         sources["teacher"] = _load_sub(teacher, te, te_where, must_fit=True)
         renorm = _renorm_coeffs(cfg, te)
-    model = _make_model_class()(student, teacher, renorm)
+    model = _make_model_class()(student, teacher, renorm, map_head=map_loss_entry(cfg) is not None)
     model._weights_sources = sources
     return model
 
@@ -323,7 +355,11 @@ def build_loss(cfg: Dict[str, Any]):
         if name not in LOSSES:
             raise ConfigError(f"{where}: loss {name!r} is not supported in distillation (known: {', '.join(LOSSES)})")
         w = C.number(args.get("weight", 1.0), f"{where}.{name}.weight", 0.0)
-        if name in ("DistillationGTCELoss", "CELoss"):
+        if name == MAP_LOSS:
+            area = C.number(args.get("cell_area", 0.02), f"{where}.{name}.cell_area", 1e-6)
+            sharp = C.number(args.get("sharpness", 2.0), f"{where}.{name}.sharpness", 1e-6)
+            terms.append(("map", name, w, (area, sharp), None))
+        elif name in ("DistillationGTCELoss", "CELoss"):
             names = [str(n) for n in args.get("model_names", ["Student"])]
             if names != ["Student"]:
                 raise ConfigError(f"{where}.{name}.model_names: only [Student] trains, got {names}")
@@ -355,6 +391,14 @@ def build_loss(cfg: Dict[str, Any]):
                 if arg:
                     nll = (1 - arg) * nll - arg * logp.mean(axis=-1)
                 v = (nll * mask.astype("float32")).sum() / n
+            elif kind == "map":
+                if "StudentMap" not in out or "TeacherMap" not in out:
+                    raise ModelError(f"{name}: needs the student's person map and the teacher's (have "
+                                     f"{', '.join(out)}); it works with an External teacher holding a segmenter")
+                area, sharp = arg
+                fr = out["TeacherMap"].astype("float32")
+                target = F.sigmoid(sharp * (paddle.log(fr + 1e-4) - float(np.log(area))))
+                v = F.binary_cross_entropy_with_logits(out["StudentMap"].astype("float32"), target)
             else:
                 v = 0.0
                 for a, b in pairs:
@@ -488,6 +532,14 @@ def training_targets(cfg: Dict[str, Any], entries, external: Optional["teachers.
     External teacher gives them (an online Paddle teacher runs inside the model). Prepares the
     teacher caches first and records them in ``sources``."""
     criterion = build_loss(cfg)
+    ml = map_loss_entry(cfg)
+    if ml is not None:
+        if external is None or not external.map_members():
+            raise ConfigError(f"{ml[0]}: the person map's target comes from an External teacher's segmenter member "
+                              f"with follow_crop: true; this config has none")
+        if C.get(cfg, C.BATCH_OPS_KEY):
+            raise ConfigError(f"{ml[0]}: person maps of mixed views are not supported; drop the batch op "
+                              f"({C.BATCH_OPS_KEY}) or this loss")
     paths = [e.path for e in entries]
     offline = None
     if external is not None:

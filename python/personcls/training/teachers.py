@@ -339,18 +339,30 @@ def sub_box(box, rect):
             bx0 + rect[2] * (bx1 - bx0), by0 + rect[3] * (by1 - by0))
 
 
-def crop_fraction(grid: np.ndarray, box) -> float:
-    """Mean of a [G, G] person-fraction grid inside ``box`` (x0, y0, x1, y1 in 0..1), with
-    partial cells weighted by their overlap."""
-    g = grid.shape[0]
-    x0, y0, x1, y1 = (v * g for v in _ordered(box))
+def _cell_weights(a: float, b: float, n: int, g: int) -> np.ndarray:
+    """[n, g] overlap (in grid cells, 0..1 each) of the n equal parts of the span from ``a`` to
+    ``b`` (fractions of the source image; ``a > b`` on a flipped axis) with the g grid cells."""
+    e = a + (b - a) * np.arange(n + 1, dtype=np.float64) / n
+    lo, hi = np.minimum(e[:-1], e[1:]) * g, np.maximum(e[:-1], e[1:]) * g
     xs = np.arange(g, dtype=np.float64)
-    wx = np.clip(np.minimum(xs + 1, x1) - np.maximum(xs, x0), 0, 1)
-    wy = np.clip(np.minimum(xs + 1, y1) - np.maximum(xs, y0), 0, 1)
-    tot = wx.sum() * wy.sum()
-    if tot <= 0:
-        return 0.0
-    return float(wy @ grid.astype(np.float64) @ wx / tot)
+    return np.clip(np.minimum(xs[None, :] + 1, hi[:, None]) - np.maximum(xs[None, :], lo[:, None]), 0, 1)
+
+
+def cell_fractions(grid: np.ndarray, box, rows: int, cols: int) -> np.ndarray:
+    """[rows, cols] person fraction in each cell of a view cut from ``box`` (x0, y0, x1, y1 in
+    0..1 of the source image; a flipped axis has its ends swapped, so the cells follow the view)
+    of a [G, G] person-fraction grid, partial grid cells weighted by their overlap."""
+    g = grid.shape[0]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    wy, wx = _cell_weights(y0, y1, rows, g), _cell_weights(x0, x1, cols, g)
+    tot = wy.sum(axis=1)[:, None] * wx.sum(axis=1)[None, :]
+    val = wy @ grid.astype(np.float64) @ wx.T
+    return np.where(tot > 0, val / np.maximum(tot, 1e-12), 0.0)
+
+
+def crop_fraction(grid: np.ndarray, box) -> float:
+    """Mean of a [G, G] person-fraction grid inside ``box`` (x0, y0, x1, y1 in 0..1)."""
+    return float(cell_fractions(grid, box, 1, 1)[0, 0])
 
 
 def cache_root() -> Path:
@@ -550,6 +562,28 @@ class ExternalTeacher:
             fr[i] = max(fr[i] - a * own + a * pasted, 0.0)
         return fr
 
+    def map_members(self) -> List[int]:
+        """Indices of the members that give a person map: segmenters whose masks are cached
+        (``follow_crop: true``, or offline targets)."""
+        return [j for j, m in enumerate(self.members) if m.kind == "segmenter" and self.needs_cache(m)]
+
+    def person_maps(self, idx: np.ndarray, boxes: Optional[np.ndarray], rows: int, cols: int) -> np.ndarray:
+        """[N, rows, cols] person-pixel fraction per cell of each view (the segmenters' mean),
+        the cells laid over the view as the student's feature map is: the dense target of
+        ``DistillationMapLoss``."""
+        js = self.map_members()
+        if not js:
+            raise ConfigError(f"{self.where}: a person map needs a segmenter member with follow_crop: true")
+        n = len(idx)
+        full = np.tile(np.array([0.0, 0.0, 1.0, 1.0]), (n, 1))
+        bx = boxes if (boxes is not None and self.targets == "consistent") else full
+        out = np.zeros((n, rows, cols), np.float64)
+        for j in js:
+            t = self.cached[j][idx]
+            for k in range(n):
+                out[k] += cell_fractions(t[k].astype(np.float32) / 255.0, bx[k], rows, cols)
+        return (out / len(js)).astype(np.float32)
+
     def combine_probs(self, probs: np.ndarray) -> np.ndarray:
         if probs.shape[0] != len(self.members):
             raise ValueError(f"{len(self.members)} member(s), {probs.shape[0]} rows of probabilities")
@@ -574,6 +608,12 @@ class ExternalTeacher:
         rgb = denormalize(x.numpy(), spec) if online else None
         p = self.combine_probs(self.member_probs(rgb, np.asarray(idx).reshape(-1), boxes, mix))
         out["Teacher"] = paddle.to_tensor(self.logits(p))
+        if "StudentMap" in out:  # DistillationMapLoss: the same views' person maps, on the student's cells
+            if mix is not None:
+                raise ConfigError(f"{self.where}: person maps of mixed views are not supported "
+                                  f"(DistillationMapLoss with a batch op)")
+            rows, cols = (int(v) for v in out["StudentMap"].shape[-2:])
+            out["TeacherMap"] = paddle.to_tensor(self.person_maps(np.asarray(idx).reshape(-1), boxes, rows, cols))
         self.target_sum += float(p.sum())
         self.target_count += len(p)
         return out

@@ -83,6 +83,7 @@ class MobileNetV2(nn.Layer):
             self._stages.append(self.add_sublayer(name, InvertedResidualStage(name, cin, t, c, n, s, padding)))
             cin = c
         self.conv9 = ConvBN(cin, 1280, 1)
+        self.feature_channels = 1280  # channels of forward_features
         self.pool = nn.AdaptiveAvgPool2D(1)
         self.dropout = nn.Dropout(dropout_prob) if dropout_prob > 0 else None
         self.out = nn.Linear(1280, class_num)
@@ -93,8 +94,12 @@ class MobileNetV2(nn.Layer):
             x = st(x)
         return self.conv9(x)
 
-    def forward(self, x):
-        x = paddle.flatten(self.pool(self.forward_features(x)), start_axis=1)
+    def forward_head(self, f):
+        """Class logits from the ``forward_features`` map ``f``."""
+        x = paddle.flatten(self.pool(f), start_axis=1)
         if self.dropout is not None:
             x = self.dropout(x)
         return self.out(x)
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))

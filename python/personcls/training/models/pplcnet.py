@@ -101,6 +101,7 @@ class PPLCNet(nn.Layer):
                                  lr=lr_mult_list[si + 1]) for k, cin, cout, s, se in blocks]
             setattr(self, name, nn.Sequential(*layers))
         last_c = round_channels(STAGES[-1][1][-1][2] * scale)
+        self.feature_channels = last_c  # channels of forward_features (the last stage's map)
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
         if use_last_conv:
             self.last_conv = nn.Conv2D(last_c, class_expand, 1, bias_attr=False)
@@ -119,8 +120,12 @@ class PPLCNet(nn.Layer):
             x = getattr(self, name)(x)
         return x
 
-    def forward(self, x):
-        x = self.avg_pool(self.forward_features(x))
+    def forward_head(self, f):
+        """Class logits from the ``forward_features`` map ``f``."""
+        x = self.avg_pool(f)
         if self.last_conv is not None:
             x = self.dropout(self.last_act(self.last_conv(x)))
         return self.fc(self.flatten(x))
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))

@@ -75,6 +75,7 @@ class ResNetVd(nn.Layer):
                                          lr=lr_mult_list[si + 1]))
                 cin = width * 4
         self.blocks = nn.Sequential(*blocks)
+        self.feature_channels = cin  # channels of forward_features
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
         self.flatten = nn.Flatten()
         bound = 1.0 / math.sqrt(cin)
@@ -83,5 +84,9 @@ class ResNetVd(nn.Layer):
     def forward_features(self, x):
         return self.blocks(self.max_pool(self.stem(x)))
 
+    def forward_head(self, f):
+        """Class logits from the ``forward_features`` map ``f``."""
+        return self.fc(self.flatten(self.avg_pool(f)))
+
     def forward(self, x):
-        return self.fc(self.flatten(self.avg_pool(self.forward_features(x))))
+        return self.forward_head(self.forward_features(x))
