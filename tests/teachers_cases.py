@@ -90,6 +90,14 @@ def test_area_gate_and_crop_fraction():
     # half-cell overlap is weighted
     assert teachers.crop_fraction(g, (9.5 / 96, 0, 10.5 / 96, 10 / 96)) == pytest.approx(0.5)
 
+def _random_person_mask(rng) -> np.ndarray:
+    """A 240x150 uint8 mask (255 = person) with three random rectangles."""
+    m = np.zeros((150, 240), np.uint8)
+    for _ in range(3):
+        x0, y0 = rng.integers(0, 220), rng.integers(0, 130)
+        m[y0:y0 + rng.integers(5, 60), x0:x0 + rng.integers(5, 80)] = 255
+    return m
+
 def test_cutmix_segmenter_target_is_the_mixed_views_person_fraction():
     """A CutMix view's segmenter target: its own crop's person fraction, less its part under the
     pasted rectangle, plus the partner crop's part there. Checked against the pixels of views made
@@ -106,10 +114,7 @@ def test_cutmix_segmenter_target_is_the_mixed_views_person_fraction():
     for trial in range(60):
         views, boxes, grids = [], [], []
         for k in range(2):
-            m = np.zeros((150, 240), np.uint8)
-            for _ in range(3):
-                x0, y0 = rng0.integers(0, 220), rng0.integers(0, 130)
-                m[y0:y0 + rng0.integers(5, 60), x0:x0 + rng0.integers(5, 80)] = 255
+            m = _random_person_mask(rng0)
             geom = {}
             rng = np.random.default_rng([trial, k])
             v = flip(crop(np.repeat(m[:, :, None], 3, axis=2), rng, geom), rng, geom)
@@ -137,10 +142,7 @@ def test_cell_fractions_are_the_views_cells():
     rng0 = np.random.default_rng(1)
     err, err_unflipped, flips = [], [], 0
     for trial in range(40):
-        m = np.zeros((150, 240), np.uint8)
-        for _ in range(3):
-            x0, y0 = rng0.integers(0, 220), rng0.integers(0, 130)
-            m[y0:y0 + rng0.integers(5, 60), x0:x0 + rng0.integers(5, 80)] = 255
+        m = _random_person_mask(rng0)
         geom = {}
         rng = np.random.default_rng(trial)
         v = flip(crop(np.repeat(m[:, :, None], 3, axis=2), rng, geom), rng, geom)[:, :, 0].astype(np.float32) / 255

@@ -396,8 +396,7 @@ def build_loss(cfg: Dict[str, Any]):
                     raise ModelError(f"{name}: needs the student's person map and the teacher's (have "
                                      f"{', '.join(out)}); it works with an External teacher holding a segmenter")
                 area, sharp = arg
-                fr = out["TeacherMap"].astype("float32")
-                target = F.sigmoid(sharp * (paddle.log(fr + 1e-4) - float(np.log(area))))
+                target = paddle.to_tensor(teachers.area_gate(out["TeacherMap"].numpy(), area, sharp).astype("float32"))
                 v = F.binary_cross_entropy_with_logits(out["StudentMap"].astype("float32"), target)
             else:
                 v = 0.0

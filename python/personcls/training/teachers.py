@@ -520,6 +520,13 @@ class ExternalTeacher:
                 raise ConfigError(f"{where}: {m.where} is a detector following crops; its cached boxes cannot "
                                   f"be composited for mixed views (drop the batch op or that member)")
 
+    def _view_boxes(self, boxes: Optional[np.ndarray], n: int) -> np.ndarray:
+        """[N, 4] the boxes the targets read: each view's crop box with consistent targets, the
+        whole image otherwise."""
+        if boxes is not None and self.targets == "consistent":
+            return boxes
+        return np.tile(np.array([0.0, 0.0, 1.0, 1.0]), (n, 1))
+
     def member_probs(self, x_rgb: Optional[np.ndarray], idx: np.ndarray, boxes: Optional[np.ndarray],
                      mix=None) -> np.ndarray:
         """[M, N] P(someone) per member for a batch: ``x_rgb`` [N, H, W, 3] float 0..255 (the
@@ -528,8 +535,7 @@ class ExternalTeacher:
         view partner[i] inside rect[i]."""
         n = len(idx)
         out = np.zeros((len(self.members), n), np.float64)
-        full = np.tile(np.array([0.0, 0.0, 1.0, 1.0]), (n, 1))
-        bx = boxes if (boxes is not None and self.targets == "consistent") else full
+        bx = self._view_boxes(boxes, n)
         for j, m in enumerate(self.members):
             if self.needs_cache(m):
                 t = self.cached[j][idx]
@@ -575,14 +581,13 @@ class ExternalTeacher:
         if not js:
             raise ConfigError(f"{self.where}: a person map needs a segmenter member with follow_crop: true")
         n = len(idx)
-        full = np.tile(np.array([0.0, 0.0, 1.0, 1.0]), (n, 1))
-        bx = boxes if (boxes is not None and self.targets == "consistent") else full
+        bx = self._view_boxes(boxes, n)
         out = np.zeros((n, rows, cols), np.float64)
         for j in js:
-            t = self.cached[j][idx]
+            t = self.cached[j][idx]  # uint8 grids, 255 = all person
             for k in range(n):
-                out[k] += cell_fractions(t[k].astype(np.float32) / 255.0, bx[k], rows, cols)
-        return (out / len(js)).astype(np.float32)
+                out[k] += cell_fractions(t[k], bx[k], rows, cols)
+        return (out / (255.0 * len(js))).astype(np.float32)
 
     def combine_probs(self, probs: np.ndarray) -> np.ndarray:
         if probs.shape[0] != len(self.members):
