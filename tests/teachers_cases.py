@@ -98,36 +98,74 @@ def _random_person_mask(rng) -> np.ndarray:
         m[y0:y0 + rng.integers(5, 60), x0:x0 + rng.integers(5, 80)] = 255
     return m
 
-def test_cutmix_segmenter_target_is_the_mixed_views_person_fraction():
-    """A CutMix view's segmenter target: its own crop's person fraction, less its part under the
-    pasted rectangle, plus the partner crop's part there. Checked against the pixels of views made
-    by the real crop / flip / CutMix ops from random person masks (a flip must be followed too)."""
+def _two_views(rng0, trial):
+    """Two 64x64 views (real crop and flip ops) of random person masks: (views [2, 64, 64] person
+    pixels 0..1, their crop boxes [2, 4], the masks' cached-style grids)."""
     import cv2
 
     from personcls.training import augment
 
     crop = augment.RandCropImage(size=64, scale=(0.25, 1.0), ratio=(0.75, 1.78))
     flip = augment.RandFlipImage(flip_code=1, prob=0.5)
+    views, boxes, grids = [], [], []
+    for k in range(2):
+        m = _random_person_mask(rng0)
+        geom = {}
+        rng = np.random.default_rng([trial, k])
+        v = flip(crop(np.repeat(m[:, :, None], 3, axis=2), rng, geom), rng, geom)
+        views.append(v[:, :, 0].astype(np.float32) / 255)
+        boxes.append(np.asarray(geom["box"], np.float64))
+        grids.append(cv2.resize(m.astype(np.float32) / 255, (teachers.MASK_GRID,) * 2, interpolation=cv2.INTER_AREA))
+    return np.stack(views), np.array(boxes), grids
+
+def test_cutmix_segmenter_target_is_the_mixed_views_person_fraction():
+    """A CutMix view's segmenter target: its own crop's person fraction, less its part under the
+    pasted rectangle, plus the partner crop's part there. Checked against the pixels of views made
+    by the real crop / flip / CutMix ops from random person masks (a flip must be followed too)."""
+    from personcls.training import augment
+
     cut = augment.CutMix(alpha=1.0, prob=1.0)
     rng0 = np.random.default_rng(0)
     err, err_unflipped = [], []
     for trial in range(60):
-        views, boxes, grids = [], [], []
-        for k in range(2):
-            m = _random_person_mask(rng0)
-            geom = {}
-            rng = np.random.default_rng([trial, k])
-            v = flip(crop(np.repeat(m[:, :, None], 3, axis=2), rng, geom), rng, geom)
-            views.append(v[:, :, 0].astype(np.float32) / 255)
-            boxes.append(geom["box"])
-            grids.append(cv2.resize(m.astype(np.float32) / 255, (teachers.MASK_GRID,) * 2, interpolation=cv2.INTER_AREA))
+        views, boxes, grids = _two_views(rng0, trial)
         partner, rect = cut(2, np.random.default_rng(trial))
-        truth = cut.apply(np.stack(views)[:, None], partner, rect)[:, 0].mean(axis=(1, 2))
-        for boxes_used, errs in ((np.array(boxes), err), (np.array([teachers._ordered(b) for b in boxes]), err_unflipped)):
+        truth = cut.apply(views[:, None], partner, rect)[:, 0].mean(axis=(1, 2))
+        for boxes_used, errs in ((boxes, err), (np.array([teachers._ordered(b) for b in boxes]), err_unflipped)):
             own = np.array([teachers.crop_fraction(grids[k], boxes_used[k]) for k in range(2)])
             errs.append(np.abs(teachers.ExternalTeacher._mixed_fractions(own, grids, boxes_used, partner, rect) - truth).max())
     assert max(err) < 0.01  # the grid's resolution
     assert max(err_unflipped) > 0.05  # a flip ignored puts the pasted part's people in the wrong place
+
+
+def test_person_paste_segmenter_target_is_the_composites_person_fraction():
+    """A view with a person pasted in (PersonPasteOperator): the segmenter target, from the
+    cached grids (the pasted opacity plus the view's own mask where it stays visible), equals the
+    person fraction of the composite's pixels, made by the real crop / flip / paste ops from
+    random person masks; a flip ignored misreads the view's own people."""
+    from personcls.training import augment
+
+    paste = augment.PersonPaste(prob=1.0, height=(0.3, 0.9), min_area=0.01)
+    rng0 = np.random.default_rng(2)
+    err, err_unflipped, pasted = [], [], 0
+    for trial in range(60):
+        views, boxes, grids = _two_views(rng0, trial)
+
+        def masks(h, w):
+            return np.stack([teachers.cell_fractions(grids[k], boxes[k], h, w) for k in range(2)])
+
+        xm, _, mix = paste.mix_batch(views[:, None], np.array([-1, -1]), np.random.default_rng(trial), masks)
+        if mix is None:
+            continue
+        truth = xm[:, 0].mean(axis=(1, 2))  # channel 0 holds the (pasted) person pixels
+        for boxes_used, errs in ((boxes, err), (np.array([teachers._ordered(b) for b in boxes]), err_unflipped)):
+            own = np.array([teachers.crop_fraction(grids[k], boxes_used[k]) for k in range(2)])
+            fr = teachers.ExternalTeacher._pasted_fractions(own, grids, boxes_used, mix.partner, mix.alpha)
+            errs.append(np.abs(fr - truth)[mix.partner >= 0].max())
+        pasted += int((mix.partner >= 0).sum())
+    assert pasted > 40
+    assert max(err) < 0.03  # the grid's resolution at the pasted person's edges
+    assert max(err_unflipped) > 0.05
 
 
 def test_cell_fractions_are_the_views_cells():
@@ -324,6 +362,25 @@ def test_short_distillation_with_cutmix(data_dir, tdir, tmp_path, monkeypatch):
            "layout": "NCHW", "color": "BGR", "scale": 1, "person_label": 1, "follow_crop": True}
     with pytest.raises(ConfigError, match="members.0 is a detector following crops"):
         _teacher(det).check_mix("DataLoader.Train.dataset.batch_transform_ops")
+
+
+def test_short_distillation_with_person_paste(data_dir, tdir, tmp_path, monkeypatch):
+    """PersonPasteOperator on the shipped recipe's config (debug lists, 64 px): trains with the
+    pasted views counted; a teacher without a crop-following segmenter is refused before training."""
+    from personcls.training import cli
+    from personcls.training import config_access as C
+    from personcls.training import distill
+
+    monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache"))
+    ov = _short_run(data_dir, tdir, tmp_path) + [
+        "DataLoader.Train.dataset.batch_transform_ops=[{PersonPasteOperator: {prob: 0.5}}]"]
+    assert cli.run("train", str(CONFIG), ov) == 0
+    run = tmp_path / "out" / "DistillationModel"
+    row = (run / "metrics.csv").read_text().splitlines()[-1].split(",")
+    assert 2 <= int(row[-1]) <= 28  # mixed_views: up to half of the 32 debug views, where a donor was found
+    cfg = C.load(str(CONFIG), ov + ["Arch.models.0.Teacher.members.0.follow_crop=false"])
+    with pytest.raises(ConfigError, match="batch_transform_ops: pasting people needs their masks: a segmenter member"):
+        distill.batch_mix(cfg, distill.external_teacher(cfg))
 
 
 def test_balance_prior_shifts_the_someone_logit():

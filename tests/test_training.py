@@ -278,7 +278,7 @@ def test_flip_mirrors_the_crop_box_and_cutmix_pastes_with_unknown_labels():
     x = np.stack([np.full((3, 16, 16), v, np.float32) for v in range(6)])
     y = np.array([0, 1, -1, 1, 0, -1], np.int64)
     xm, ym, mix = _mix_batch(op, paddle.to_tensor(x), paddle.to_tensor(y), np.random.default_rng(3))
-    partner, rect = mix
+    partner, rect = mix.partner, mix.rect
     xm, ym = xm.numpy(), ym.numpy()
     mixed = np.flatnonzero(partner >= 0)
     assert len(mixed) >= 4 and (ym[mixed] == -1).all() and (ym[partner < 0] == y[partner < 0]).all()
@@ -301,6 +301,62 @@ def test_flip_mirrors_the_crop_box_and_cutmix_pastes_with_unknown_labels():
             augment.build_batch_ops(bad, BATCH_OPS_KEY)
 
 
+def test_person_paste_copies_the_donors_person_with_its_mask():
+    """PersonPasteOperator: a pasted view holds the donor's person (scaled, blended by its mask)
+    at the reported opacity, its label becomes 1, unpasted views are untouched, views without a
+    person are never donors, and the draw is a function of its generator."""
+    import paddle
+
+    from personcls.training import augment
+    from personcls.training.config_access import BATCH_OPS_KEY
+    from personcls.training.loop import _mix_batch
+
+    n, h, w = 8, 32, 32
+    masks = np.zeros((n, h, w), np.float32)
+    masks[1, 4:28, 10:18] = 1.0  # view 1: a standing person, 24 x 8 px
+    masks[5, 20:30, 2:22] = 1.0  # view 5: a lying one, 10 x 20 px
+    x = np.stack([np.full((3, h, w), -1.0 - v, np.float32) for v in range(n)])
+    x[1][:, masks[1] > 0] = 5.0  # the people's pixels
+    x[5][:, masks[5] > 0] = 7.0
+    y = np.array([0, 1, -1, 0, -1, 1, 0, -1], np.int64)
+    op = augment.build_batch_ops([{"PersonPasteOperator": {"prob": 1.0, "height": [0.5, 0.5]}}], BATCH_OPS_KEY)
+    calls = []
+
+    def views(hh, ww):
+        calls.append((hh, ww))
+        return masks
+
+    xm, ym, mix = _mix_batch(op, paddle.to_tensor(x), paddle.to_tensor(y), np.random.default_rng(0), views)
+    xm, ym = xm.numpy(), ym.numpy()
+    assert calls == [(h, w)]
+    pasted = np.flatnonzero(mix.partner >= 0)
+    assert len(pasted) == n  # every view got a person (views 1 and 5 each the other's)
+    assert set(mix.partner.tolist()) == {1, 5} and mix.partner[1] == 5 and mix.partner[5] == 1
+    assert (ym == 1).all() and mix.rect is None
+    for i in pasted:
+        j, a = int(mix.partner[i]), mix.alpha[i]
+        person = {1: 5.0, 5: 7.0}[j]
+        expect = a * person + (1 - a) * x[i]
+        np.testing.assert_allclose(xm[i], expect, atol=1e-5)
+        ys, xs = np.nonzero(a >= 0.5)
+        assert ys.max() - ys.min() + 1 == 16  # height 0.5 of the view
+        full = a >= 0.999
+        assert full.sum() >= 0.8 * (a > 0).sum() and (xm[i][:, full] == person).all()
+    xa = _mix_batch(op, paddle.to_tensor(x), paddle.to_tensor(y), np.random.default_rng(0), views)[0].numpy()
+    np.testing.assert_array_equal(xa, xm)
+    # max_zoom keeps a small person small; without any person there is no donor
+    small = augment.PersonPaste(prob=1.0, height=[0.9, 0.9], max_zoom=1.0)
+    mix = small.mix_batch(x, y, np.random.default_rng(1), lambda hh, ww: masks)[2]
+    assert (mix.alpha[0] >= 0.5).sum() in (24 * 8, 10 * 20)
+    empty = np.zeros_like(masks)
+    assert op.mix_batch(x, y, np.random.default_rng(0), lambda hh, ww: empty)[2] is None
+    for bad, match in (({"prob": -0.1}, "PersonPasteOperator.prob"), ({"height": [0.5, 0.2]}, "PersonPasteOperator.height"),
+                       ({"height": 0.5}, "PersonPasteOperator.height"), ({"min_area": 0}, "PersonPasteOperator.min_area"),
+                       ({"max_zoom": 0}, "PersonPasteOperator.max_zoom"), ({"area": 1}, "batch_transform_ops.0.PersonPasteOperator")):
+        with pytest.raises(ConfigError, match=match):
+            augment.build_batch_ops([{"PersonPasteOperator": bad}], BATCH_OPS_KEY)
+
+
 def test_batch_op_needs_a_teacher_that_sees_the_mixed_view(data):
     """A mixed view has no presence label: a plain run and offline teacher outputs refuse a batch op."""
     from personcls.training import distill
@@ -316,6 +372,10 @@ def test_batch_op_needs_a_teacher_that_sees_the_mixed_view(data):
     dist["Arch"]["models"][0]["Teacher"]["offline"] = True
     with pytest.raises(ConfigError, match="offline teacher outputs judge the unmixed images"):
         distill.batch_mix(dist, None)
+    paste = C.load(str(REPO / "training/configs/PPLCNet_x1_0_distillation.yaml"),
+                   ["DataLoader.Train.dataset.batch_transform_ops=[{PersonPasteOperator: {prob: 0.25}}]"])
+    with pytest.raises(ConfigError, match="PersonPasteOperator pastes people cut out by a segmenter's masks"):
+        distill.batch_mix(paste, None)
 
 
 def _tail_rows(csv_path: Path):

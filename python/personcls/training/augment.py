@@ -7,14 +7,15 @@ Ops (PaddleClas names, the tutorial's "EDA" = the last two with a probability ea
 ``RandCropImage`` (random resized crop), ``RandFlipImage``, ``TimmAutoAugment``
 (RandAugment policy ``rand-m9-mstd0.5-inc1``) and ``RandomErasing``; and this project's
 ``RandLowRes`` (a view seen through a smaller image, as a 96x96 photo is at 128 px).
-One batch op, ``CutmixOperator`` (PaddleClas's name), mixes views of a batch for distillation
-with consistent targets.
+Two batch ops mix views of a batch for distillation with consistent targets: ``CutmixOperator``
+(PaddleClas's name) and this project's ``PersonPasteOperator`` (a segmented person copied into
+another view).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import cv2
 import numpy as np
@@ -129,6 +130,22 @@ class RandLowRes:
 
 
 # ----------------------------------------------------------------------------- batch ops
+class Mix(NamedTuple):
+    """How a batch's views were mixed, for the teacher that judges them: view i holds a part of
+    view ``partner[i]`` (-1: not mixed), either the rectangle ``rect[i]`` (x0, y0, x1, y1 as
+    fractions of the view; CutMix) or the pixels weighted by ``alpha[i]`` ([H, W], 0..1, the
+    pasted person's opacity in view i's pixels; PersonPaste)."""
+
+    partner: np.ndarray
+    rect: Optional[np.ndarray] = None
+    alpha: Optional[np.ndarray] = None
+
+
+# masks(h, w) -> [N, h, w] person fraction of each pixel of each view (the segmenter's cached mask
+# read through the view's crop box), for batch ops that need to know where the people are
+ViewMasks = Callable[[int, int], np.ndarray]
+
+
 class CutMix:
     """``CutmixOperator``: with probability ``prob`` a view gets a rectangle of another view of
     the batch pasted in (its area 1 - lam, lam ~ Beta(alpha, alpha), the same place in both
@@ -139,6 +156,9 @@ class CutMix:
 
     ``__call__(n, rng)`` draws the mix of a batch of ``n`` views: ``partner`` [n] (-1: not
     mixed) and ``rect`` [n, 4] (x0, y0, x1, y1 as fractions of the view)."""
+
+    name = "CutmixOperator"
+    needs_masks = False
 
     def __init__(self, alpha: float = 1.0, prob: float = 0.5):
         self.alpha, self.prob = float(alpha), float(prob)
@@ -184,12 +204,102 @@ class CutMix:
             rect[i] = (px0 / w, py0 / h, px1 / w, py1 / h)
         return out
 
+    def mix_batch(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, masks: Optional[ViewMasks] = None):
+        """(x, y, Mix) for an NCHW batch: mixed views' labels become -1; or (x, y, None) if no
+        view was mixed."""
+        partner, rect = self(int(x.shape[0]), rng)
+        if not (partner >= 0).any():
+            return x, y, None
+        xm = self.apply(x, partner, rect)
+        ym = y.copy()
+        ym[partner >= 0] = -1
+        return xm, ym, Mix(partner, rect=rect)
 
-_BATCH_OPS = {"CutmixOperator": CutMix}
+
+class PersonPaste:
+    """``PersonPasteOperator``: with probability ``prob`` a view gets the person of another view
+    of the batch pasted in: the donor's person pixels (the segmenter's mask read through the
+    donor's crop box, its bounding box cut out), scaled so the person is ``height`` (a range, as
+    fractions of the view's height; never enlarged more than ``max_zoom``), blended in with the
+    mask as opacity at a random place. Donors are the views whose person covers at least
+    ``min_area`` of them; a paste that covers less of its new view is dropped. Someone is then
+    in the view by construction, so its label becomes 1; its target comes from the teacher
+    judging the composite (a classifier runs on it; the segmenter's fraction is the pasted
+    opacity plus the view's own mask where the paste leaves it visible).
+
+    Meant to put people into scenes that had none, so that the student learns the person, not
+    the places people are usually photographed in."""
+
+    name = "PersonPasteOperator"
+    needs_masks = True
+
+    def __init__(self, prob: float = 0.25, height: Any = (0.3, 0.9), min_area: float = 0.02, max_zoom: float = 2.0):
+        self.prob, self.min_area, self.max_zoom = float(prob), float(min_area), float(max_zoom)
+        if not 0.0 <= self.prob <= 1.0:
+            raise ConfigError(f"PersonPasteOperator.prob must be in [0, 1], got {prob!r}")
+        try:
+            lo, hi = (float(v) for v in height)
+        except (TypeError, ValueError):
+            raise ConfigError(f"PersonPasteOperator.height must be [low, high], got {height!r}") from None
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ConfigError(f"PersonPasteOperator.height must satisfy 0 < low <= high <= 1, got {height!r}")
+        self.height = (lo, hi)
+        if not 0.0 < self.min_area < 1.0:
+            raise ConfigError(f"PersonPasteOperator.min_area must be in (0, 1), got {min_area!r}")
+        if self.max_zoom <= 0:
+            raise ConfigError(f"PersonPasteOperator.max_zoom must be > 0, got {max_zoom!r}")
+
+    def mix_batch(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, masks: Optional[ViewMasks] = None):
+        """(x, y, Mix) for an NCHW batch (pasted views' labels 1), or (x, y, None) if nothing
+        was pasted. ``masks(h, w)`` gives each view's person mask in its own pixels."""
+        if masks is None:
+            raise ConfigError("PersonPasteOperator needs the views' person masks (a segmenter teacher member "
+                              "with follow_crop: true)")
+        n, _, h, w = x.shape
+        if n < 2:
+            return x, y, None
+        m = np.asarray(masks(h, w), np.float32)
+        donors = np.flatnonzero(m.mean(axis=(1, 2)) >= self.min_area)
+        partner = np.full(n, -1, np.int64)
+        alpha = np.zeros((n, h, w), np.float32)
+        out = x.copy()
+        for i in range(n):
+            if rng.random() >= self.prob:
+                continue
+            cand = donors[donors != i]
+            if not len(cand):
+                continue
+            j = int(cand[rng.integers(len(cand))])
+            ys, xs = np.nonzero(m[j] >= 0.5)
+            if not len(ys):
+                continue
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            f = rng.uniform(*self.height) * h / (y1 - y0)
+            f = min(f, self.max_zoom, h / (y1 - y0), w / (x1 - x0))
+            th, tw = max(1, int(round((y1 - y0) * f))), max(1, int(round((x1 - x0) * f)))
+            cut = cv2.resize(np.ascontiguousarray(x[j, :, y0:y1, x0:x1].transpose(1, 2, 0)), (tw, th),
+                             interpolation=cv2.INTER_LINEAR).reshape(th, tw, -1).transpose(2, 0, 1)
+            a = np.clip(cv2.resize(np.ascontiguousarray(m[j, y0:y1, x0:x1]), (tw, th),
+                                   interpolation=cv2.INTER_LINEAR).reshape(th, tw), 0.0, 1.0)
+            if a.sum() < self.min_area * h * w:
+                continue
+            py, px = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+            region = out[i, :, py:py + th, px:px + tw]
+            out[i, :, py:py + th, px:px + tw] = a * cut + (1.0 - a) * region
+            alpha[i, py:py + th, px:px + tw] = a
+            partner[i] = j
+        if not (partner >= 0).any():
+            return x, y, None
+        ym = y.copy()
+        ym[partner >= 0] = 1
+        return out.astype(x.dtype, copy=False), ym, Mix(partner, alpha=alpha)
 
 
-def build_batch_ops(ops, where: str) -> Optional[CutMix]:
-    """The config's batch ops (at key ``where``) -> the CutMix op, or None."""
+_BATCH_OPS = {op.name: op for op in (CutMix, PersonPaste)}
+
+
+def build_batch_ops(ops, where: str):
+    """The config's batch op (at key ``where``): a ``CutMix`` or ``PersonPaste``, or None."""
     if not ops:
         return None
     if not isinstance(ops, list) or len(ops) != 1 or not isinstance(ops[0], dict) or len(ops[0]) != 1:

@@ -504,10 +504,11 @@ class OfflineTeacher:
 
 # ----------------------------------------------------------------------------- in the training loop
 def batch_mix(cfg: Dict[str, Any], external: Optional["teachers.ExternalTeacher"]):
-    """The batch op of ``DataLoader.Train.dataset.batch_transform_ops`` (``augment.CutMix``) or
-    None, checked against the run: a mixed view has no ground-truth presence label, so it needs
-    a teacher that judges the mixed view (an online Paddle teacher, or an External teacher with
-    consistent targets)."""
+    """The batch op of ``DataLoader.Train.dataset.batch_transform_ops`` (``augment.CutMix`` or
+    ``augment.PersonPaste``) or None, checked against the run: a mixed view's presence target
+    must come from a teacher that judges the mixed view (an online Paddle teacher, or an External
+    teacher with consistent targets); pasting people needs their masks (an External teacher's
+    crop-following segmenter)."""
     where = C.BATCH_OPS_KEY
     op = augment.build_batch_ops(C.get(cfg, where), where)
     if op is None:
@@ -516,7 +517,10 @@ def batch_mix(cfg: Dict[str, Any], external: Optional["teachers.ExternalTeacher"
         raise ConfigError(f"{where}: a mixed view has no ground-truth presence label (the pasted part may hold the "
                           f"only person); batch ops need a teacher (a DistillationModel config)")
     if external is not None:
-        external.check_mix(where)
+        external.check_mix(where, op.needs_masks)
+    elif op.needs_masks:
+        raise ConfigError(f"{where}: {op.name} pastes people cut out by a segmenter's masks: it needs an External "
+                          f"teacher with a segmenter member (follow_crop: true)")
     elif teacher_offline_path(cfg) is not None:
         raise ConfigError(f"{where}: offline teacher outputs judge the unmixed images; mixed views need an online "
                           f"teacher (remove Teacher.offline)")

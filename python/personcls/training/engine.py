@@ -228,7 +228,8 @@ def _train(cfg: Dict[str, Any]) -> Dict[str, Any]:
         # keep the start weights' BN statistics (e.g. BN folded into converted convs)
         def freeze():
             distill.set_bn_eval(model)
-    step = Step(net, opt, criterion, teach, cfg, steps, m.scaler, m.amp_level, mix=batch_mix)
+    masks = external.person_maps if batch_mix is not None and batch_mix.needs_masks else None
+    step = Step(net, opt, criterion, teach, cfg, steps, m.scaler, m.amp_level, mix=batch_mix, masks=masks)
 
     runlog = RunLog(run_dir, cfg, m.start_epoch, C.as_bool(g.get("use_visualdl", True), "Global.use_visualdl"),
                     active=rank == 0)

@@ -32,7 +32,7 @@ class EpochStats:
     correct: float = 0.0      # argmax == label, over labeled images
     seen: float = 0.0         # images trained on
     labeled: float = 0.0      # of those, with a label (distillation lists may hold unlabeled ones)
-    mixed: float = 0.0        # of those, views mixed by the batch op (their labels dropped)
+    mixed: float = 0.0        # of those, views mixed by the batch op
     bad: List[int] = field(default_factory=list)  # dataset indices of unreadable images (this rank)
     n_bad: float = 0.0
     lr: float = 0.0           # the last step's learning rate
@@ -70,7 +70,8 @@ class Step:
     steps_per_epoch: int
     scaler: Any = None         # paddle.amp.GradScaler when training with AMP
     amp_level: str = "O1"
-    mix: Any = None            # augment.CutMix (DataLoader.Train.dataset.batch_transform_ops) or None
+    mix: Any = None            # the batch op (DataLoader.Train.dataset.batch_transform_ops) or None
+    masks: Optional[Callable] = None  # (idx, boxes, h, w) -> [N, h, w] the views' person masks, for the batch op
 
 
 def _drop_unreadable(batch, stats: EpochStats):
@@ -90,18 +91,16 @@ def _drop_unreadable(batch, stats: EpochStats):
     return x, y, idx, box, int(m.sum())
 
 
-def _mix_batch(op, x, y, rng):
-    """CutMix a batch: (x, y, mix) with mixed views' labels set to -1 (unknown) and ``mix`` =
-    (partner, rect) for the teacher, or the batch unchanged and ``mix`` None."""
+def _mix_batch(op, x, y, rng, masks=None):
+    """Mix a batch with the batch op (``augment.CutMix`` / ``augment.PersonPaste``): (x, y, mix)
+    with the mixed views' labels as the op sets them and ``mix`` (``augment.Mix``) for the
+    teacher, or the batch unchanged and ``mix`` None. ``masks(h, w)``: the views' person masks."""
     import paddle
 
-    partner, rect = op(int(x.shape[0]), rng)
-    if not (partner >= 0).any():
+    xm, ym, mix = op.mix_batch(x.numpy(), y.numpy(), rng, masks)
+    if mix is None:
         return x, y, None
-    xm = op.apply(x.numpy(), partner, rect)
-    ym = y.numpy().copy()
-    ym[partner >= 0] = -1
-    return paddle.to_tensor(xm), paddle.to_tensor(ym), (partner, rect)
+    return paddle.to_tensor(xm), paddle.to_tensor(ym), mix
 
 
 def _step(s: Step, x, y, idx, box, mix=None):
@@ -147,7 +146,10 @@ def train_one_epoch(s: Step, loader, epoch: int, epochs: int, seed: int, sampler
         x, y, idx, box, n = kept
         mix = None
         if s.mix is not None:  # a function of (seed, epoch, step), like everything else here
-            x, y, mix = _mix_batch(s.mix, x, y, np.random.default_rng([seed, epoch, i, 1]))
+            views = None
+            if s.masks is not None and s.mix.needs_masks:
+                views = (lambda h, w, idx=idx, box=box: s.masks(idx.numpy(), box, h, w))
+            x, y, mix = _mix_batch(s.mix, x, y, np.random.default_rng([seed, epoch, i, 1]), views)
             stats.mixed += 0 if mix is None else int((mix[0] >= 0).sum())
         stats.lr = lr_at((epoch - 1) * steps + i, steps, s.cfg)
         s.opt.set_lr(stats.lr)

@@ -509,9 +509,10 @@ class ExternalTeacher:
         return table
 
     # -- targets -------------------------------------------------------------------------------
-    def check_mix(self, where: str) -> None:
-        """A batch that mixes views (CutMix) needs targets of the mixed views: consistent
-        targets, and no detector following crops (its cached boxes cannot be cut)."""
+    def check_mix(self, where: str, needs_masks: bool = False) -> None:
+        """A batch that mixes views (a batch op) needs targets of the mixed views: consistent
+        targets, and no detector following crops (its cached boxes cannot be cut); an op that
+        pastes people (``needs_masks``) needs a segmenter whose masks follow the crops."""
         if self.targets != "consistent":
             raise ConfigError(f"{where}: mixed views need {self.where}.targets: consistent (offline targets "
                               f"judge the whole unmixed image)")
@@ -519,6 +520,9 @@ class ExternalTeacher:
             if m.kind == "detector" and m.follow_crop:
                 raise ConfigError(f"{where}: {m.where} is a detector following crops; its cached boxes cannot "
                                   f"be composited for mixed views (drop the batch op or that member)")
+        if needs_masks and not self.map_members():
+            raise ConfigError(f"{where}: pasting people needs their masks: a segmenter member of {self.where} "
+                              f"with follow_crop: true")
 
     def _view_boxes(self, boxes: Optional[np.ndarray], n: int) -> np.ndarray:
         """[N, 4] the boxes the targets read: each view's crop box with consistent targets, the
@@ -531,8 +535,7 @@ class ExternalTeacher:
                      mix=None) -> np.ndarray:
         """[M, N] P(someone) per member for a batch: ``x_rgb`` [N, H, W, 3] float 0..255 (the
         views the student sees), ``idx`` dataset indices, ``boxes`` [N, 4] crop boxes, ``mix``
-        (partner [N], rect [N, 4]) when views were mixed (``augment.CutMix``): view i then holds
-        view partner[i] inside rect[i]."""
+        (``augment.Mix``) when the views were mixed by a batch op."""
         n = len(idx)
         out = np.zeros((len(self.members), n), np.float64)
         bx = self._view_boxes(boxes, n)
@@ -542,8 +545,10 @@ class ExternalTeacher:
                 if m.kind == "segmenter":
                     grids = [t[k].astype(np.float32) / 255.0 for k in range(n)]
                     fr = np.array([crop_fraction(grids[k], bx[k]) for k in range(n)])
-                    if mix is not None:
-                        fr = self._mixed_fractions(fr, grids, bx, *mix)
+                    if mix is not None and mix.alpha is not None:
+                        fr = self._pasted_fractions(fr, grids, bx, mix.partner, mix.alpha)
+                    elif mix is not None:
+                        fr = self._mixed_fractions(fr, grids, bx, mix.partner, mix.rect)
                     out[j] = area_gate(fr, m.area, m.sharpness)
                 elif m.kind == "detector":
                     out[j] = [m.boxes_prob(t[k][t[k][:, 0] > 0], bx[k]) for k in range(n)]
@@ -566,6 +571,18 @@ class ExternalTeacher:
             own = crop_fraction(grids[i], sub_box(bx[i], r))
             pasted = crop_fraction(grids[p], sub_box(bx[p], r))
             fr[i] = max(fr[i] - a * own + a * pasted, 0.0)
+        return fr
+
+    @staticmethod
+    def _pasted_fractions(fr, grids, bx, partner, alpha) -> np.ndarray:
+        """Person fraction of each view with a person pasted in (``augment.PersonPaste``): the
+        pasted opacity, plus the view's own mask (read through its crop box at the view's pixels)
+        where the paste leaves it visible."""
+        fr = fr.copy()
+        h, w = alpha.shape[1:]
+        for i in np.flatnonzero(np.asarray(partner) >= 0):
+            own = cell_fractions(grids[i], bx[i], h, w)
+            fr[i] = float(np.mean(alpha[i] + (1.0 - alpha[i]) * own))
         return fr
 
     def map_members(self) -> List[int]:
