@@ -292,7 +292,7 @@ class PersonPaste:
             return x, y, None
         ym = y.copy()
         ym[partner >= 0] = 1
-        return out.astype(x.dtype, copy=False), ym, Mix(partner, alpha=alpha)
+        return out, ym, Mix(partner, alpha=alpha)
 
 
 _BATCH_OPS = {op.name: op for op in (CutMix, PersonPaste)}

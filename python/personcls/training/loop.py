@@ -147,10 +147,10 @@ def train_one_epoch(s: Step, loader, epoch: int, epochs: int, seed: int, sampler
         mix = None
         if s.mix is not None:  # a function of (seed, epoch, step), like everything else here
             views = None
-            if s.masks is not None and s.mix.needs_masks:
+            if s.masks is not None:  # set only for an op that needs them (engine)
                 views = (lambda h, w, idx=idx, box=box: s.masks(idx.numpy(), box, h, w))
             x, y, mix = _mix_batch(s.mix, x, y, np.random.default_rng([seed, epoch, i, 1]), views)
-            stats.mixed += 0 if mix is None else int((mix[0] >= 0).sum())
+            stats.mixed += 0 if mix is None else int((mix.partner >= 0).sum())
         stats.lr = lr_at((epoch - 1) * steps + i, steps, s.cfg)
         s.opt.set_lr(stats.lr)
         loss, out = _step(s, x, y, idx, box, mix)
