@@ -11,6 +11,9 @@
 # LOSS=distance replaces the KL at T=2 with DistillationDistanceLoss (mean squared logit difference:
 # every one of the 1000 logits carries gradient); STUDENT=<weights> starts from other weights, e.g.
 # a previous run's output to continue it with a fresh schedule.
+# FEAT=<weight> adds DistillationFeatureLoss (in the JS entry's place, next to the logit loss): the
+# teacher's pooled 1280-d vector, matched through a training-only linear map; it needs the online
+# teacher (OFFLINE=0), which runs on every view.
 # Writes $OUT/PPLCNet_x1_0_ssld_like.pdparams (the student alone): a start weights file,
 #   -o Arch.models.1.Student.pretrained=$OUT/PPLCNet_x1_0_ssld_like
 # (benchmarks/train_default.sh runs this with the settings above and uses its output).
@@ -39,6 +42,7 @@ case "${LOSS:-kl}" in
   distance) EXTRA+=(-o "Loss.Train.1={DistillationDistanceLoss: {weight: 1.0, model_name_pairs: [[Student, Teacher]]}}") ;;
   *) echo "LOSS must be kl or distance, got ${LOSS}" >&2; exit 2 ;;
 esac
+[ -n "${FEAT:-}" ] && EXTRA+=(-o "Loss.Train.2={DistillationFeatureLoss: {weight: $FEAT}}")
 [ "${OFFLINE:-0}" = "1" ] && EXTRA+=(-o Arch.models.0.Teacher.offline=True) || EXTRA+=(-o Arch.models.0.Teacher.offline=False)
 personcls train -c training/configs/PPLCNet_x1_0_distillation.yaml \
   -o Global.output_dir=$OUT -o Global.epochs=$EPOCHS -o Global.seed=42 -o Global.use_visualdl=False \

@@ -237,3 +237,74 @@ def test_search_checks_its_teachers_before_any_trial(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="teacher weights not found: output/nope/MobileNetV2/best_model"):
         cli.run("search", "PPLCNet_x1_0_search.yaml", ov)
     assert not (tmp_path / "search").exists()  # no trial ran
+
+
+def _feature_overrides(ov):
+    """The setup's overrides with DistillationFeatureLoss in the JS entry's place."""
+    return [o for o in ov if not o.startswith("Loss.Train.2.")] + [
+        "Loss.Train.2={DistillationFeatureLoss: {weight: 1.0}}"]
+
+
+def test_feature_loss_math():
+    f = distill.build_loss({"Loss": {"Train": [{"DistillationFeatureLoss": {"weight": 2.0}}]}})
+    rng = np.random.default_rng(3)
+    t = rng.standard_normal((8, 16)).astype("float32") * 3 + 5
+    S = paddle.to_tensor(np.zeros((8, 2), "float32"))
+    y = paddle.to_tensor(np.full(8, -1))
+    tn = (t - t.mean(0)) / np.sqrt(((t - t.mean(0)) ** 2).mean())  # centred, one scale
+    for s, want in ((tn, 0.0), (np.zeros_like(t), 1.0), (2 * tn, 1.0), (tn + 0.5, 0.25)):
+        total, parts = f({"Student": S, "StudentFeat": paddle.to_tensor(s), "TeacherFeat": paddle.to_tensor(t)}, y)
+        assert parts["DistillationFeatureLoss"] == pytest.approx(want, rel=1e-4, abs=1e-6)
+        assert float(total) == pytest.approx(2 * want, rel=1e-4, abs=1e-6)
+    # one view: no spread to compare with, the term is left out of that batch
+    total, parts = f({"Student": S[:1], "StudentFeat": paddle.to_tensor(tn[:1] + 9),
+                      "TeacherFeat": paddle.to_tensor(t[:1])}, y[:1])
+    assert parts == {}
+    with pytest.raises(ModelError, match="feature vectors"):
+        f({"Student": S}, y)
+
+
+def test_feature_distillation_outputs_train_resume_export(setup):
+    tmp, ov = setup
+    ov = _feature_overrides(ov)
+    cfg = config_access.load("PPLCNet_x1_0_distillation.yaml", ov)
+    model = distill.build_distillation_model(cfg, for_training=True)
+    model.train()
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype("float32"))
+    out = model(x)
+    # the teacher's vector is its pooled features on the re-normalised view; its logits are unchanged
+    xt = x * model._renorm[0] + model._renorm[1]
+    want = model.Teacher.embed(model.Teacher.forward_features(xt)).numpy()
+    np.testing.assert_allclose(out["TeacherFeat"].numpy(), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["Teacher"].numpy(), model.Teacher(xt).numpy(), rtol=1e-4, atol=1e-5)
+    assert out["StudentFeat"].shape == [4, 1280] and out["Student"].shape == [4, 2]
+    # the map is trained with the student: it gets gradient
+    loss, _ = distill.build_loss(cfg)(out, paddle.to_tensor(np.full(4, -1)))
+    loss.backward()
+    assert model.FeatHead.weight.grad is not None and float(model.FeatHead.weight.grad.abs().sum()) > 0
+
+    assert cli.run("train", "PPLCNet_x1_0_distillation.yaml", ov) == 0
+    run = tmp / "out" / "DistillationModel"
+    state = paddle.load(str(run / "latest.pdparams"))
+    assert list(state["FeatHead.weight"].shape) == [1280, 1280]  # PPLCNet vector -> MobileNetV2 vector
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert np.isfinite(float(rows[0]["train_loss"]))
+    assert cli.run("train", "PPLCNet_x1_0_distillation.yaml", [o for o in ov if o != "Global.epochs=1"]
+                   + ["Global.epochs=2", "Global.resume=true"]) == 0
+    assert [r["epoch"] for r in csv.DictReader(open(run / "metrics.csv"))] == ["1", "2"]
+    assert cli.run("export", "PPLCNet_x1_0_distillation.yaml",
+                   ov + [f"Global.pretrained_model={run / 'latest'}"]) == 0
+    from personcls import Classifier
+
+    r = Classifier(str(tmp / "inference")).predict(str(tmp / "lab" / "img0.png"))
+    assert 0.0 <= r.person_score <= 1.0
+
+
+def test_feature_loss_needs_an_online_paddle_teacher(setup):
+    tmp, ov = setup
+    cfg = config_access.load("PPLCNet_x1_0_distillation.yaml",
+                             _feature_overrides(ov) + ["Arch.models.0.Teacher.offline=True"])
+    with pytest.raises(ConfigError, match=r"Loss\.Train\.2\.DistillationFeatureLoss: needs a Paddle teacher run online"):
+        distill.build_distillation_model(cfg, for_training=True)
+    # evaluation and export do not run the teacher: the student alone, no error
+    assert distill.build_distillation_model(cfg, for_training=False).FeatHead is not None

@@ -508,6 +508,29 @@ def test_train_eval_infer_export_debug(data, tmp_path, capsys):
     np.testing.assert_allclose(pred.get_output_handle(pred.get_output_names()[0]).copy_to_cpu(), ref, atol=1e-4)
 
 
+def test_a_loss_that_is_not_finite_stops_the_run_before_the_step():
+    """A NaN loss (here a real one: log of a negative number) raises, naming where and which part,
+    and the weights are left as they were (the step never ran)."""
+    from personcls.training import loop
+    from personcls.training.models import build_model
+
+    paddle.seed(0)
+    net = build_model("PPLCNet_x0_25", 2)
+    opt = paddle.optimizer.Momentum(learning_rate=0.1, parameters=net.parameters())
+    before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+
+    def criterion(out, y):
+        v = paddle.log(out.sum() * 0.0 - 1.0)
+        return v, {"CELoss": float(v)}
+
+    step = loop.Step(net=net, opt=opt, criterion=criterion, teach=lambda out, *a: out, cfg={}, steps_per_epoch=1)
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype("float32"))
+    with pytest.raises(ModelError, match=r"diverged at epoch 3 step 7: loss nan \(CELoss nan\)"):
+        loop._step(step, x, paddle.to_tensor(np.array([0, 1])), None, None, where="epoch 3 step 7")
+    after = net.state_dict()
+    assert all(np.array_equal(before[k], after[k].numpy()) for k in before if "_mean" not in k and "_variance" not in k)
+
+
 def test_warmup_covering_the_run_warns(data, tmp_path, caplog):
     """5 warm-up epochs (the packaged config) with -o Global.epochs=1: the lr never reaches its value."""
     from personcls.training.cli import run

@@ -21,6 +21,8 @@ Config, as in PaddleClas (``Arch.name: DistillationModel``)::
         # also: DistillationDistanceLoss {weight, model_name_pairs}: mean squared logit difference
         # and DistillationMapLoss {weight, cell_area, sharpness}: person map per feature-map cell
         # (External teacher with a segmenter; see map_loss_entry)
+        # and DistillationFeatureLoss {weight}: the teacher's pooled feature vector (online Paddle
+        # teacher; see feature_loss_entry)
 
 The models see the same input tensor, normalised with the top-level ``Preprocess`` (the
 student's, the one the export writes); a teacher with its own ``mean`` / ``std`` gets the
@@ -60,11 +62,23 @@ log = logging.getLogger("personcls.training")
 _SUB_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "mean", "std", "offline", "offline_outputs",
                  "freeze_bn", "use_sync_bn")
 LOSSES = ("DistillationDMLLoss", "DistillationKLDivLoss", "DistillationJSDivLoss", "DistillationDistanceLoss",
-          "DistillationGTCELoss", "CELoss", "DistillationMapLoss")
+          "DistillationGTCELoss", "CELoss", "DistillationMapLoss", "DistillationFeatureLoss")
 MAP_LOSS = "DistillationMapLoss"
+FEAT_LOSS = "DistillationFeatureLoss"
 
 
 # ----------------------------------------------------------------------------- config
+def _loss_entry(cfg: Dict[str, Any], name: str) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """(where, args) of the loss ``name`` in ``Loss.Train`` with a weight > 0, or None."""
+    for i, item in enumerate(C.get(cfg, "Loss.Train") or []):
+        if isinstance(item, dict) and len(item) == 1 and name in item:
+            args = dict(item[name] or {})
+            where = f"Loss.Train.{i}.{name}"
+            if C.number(args.get("weight", 1.0), f"{where}.weight", 0.0) > 0:
+                return where, args
+    return None
+
+
 def map_loss_entry(cfg: Dict[str, Any]) -> Optional[Tuple[str, Dict[str, Any]]]:
     """(where, args) of the ``DistillationMapLoss`` in ``Loss.Train`` with a weight > 0, or None.
 
@@ -74,13 +88,21 @@ def map_loss_entry(cfg: Dict[str, Any]) -> Optional[Tuple[str, Dict[str, Any]]]:
     ``cell_area`` default 0.02, ``sharpness`` default 2.0), scored by binary cross-entropy.
     Where a person is, and 16 judgements per 128 px view instead of one. The exported network
     is the student alone, unchanged."""
-    for i, item in enumerate(C.get(cfg, "Loss.Train") or []):
-        if isinstance(item, dict) and len(item) == 1 and MAP_LOSS in item:
-            args = dict(item[MAP_LOSS] or {})
-            where = f"Loss.Train.{i}.{MAP_LOSS}"
-            if C.number(args.get("weight", 1.0), f"{where}.weight", 0.0) > 0:
-                return where, args
-    return None
+    return _loss_entry(cfg, MAP_LOSS)
+
+
+def feature_loss_entry(cfg: Dict[str, Any]) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """(where, args) of the ``DistillationFeatureLoss`` in ``Loss.Train`` with a weight > 0, or None.
+
+    Feature distillation: a training-only linear map (``FeatHead``) from the student's pooled
+    vector (the one its classifier reads, ``embed``) to the teacher's, fitted jointly with the
+    student; its target is the teacher's vector on the same view, centred on the batch mean and
+    divided by the batch's spread (the root mean square over the batch and all dimensions), so the
+    loss is scale-free: 1.0 is what predicting the batch mean scores. A whole vector of what
+    the teacher sees per view, where its logits pass on only the classes its softmax keeps. Needs
+    a Paddle teacher run online (it reads the teacher's features, not cached logits); the exported
+    network is the student alone, unchanged."""
+    return _loss_entry(cfg, FEAT_LOSS)
 
 
 def sub_models(cfg: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
@@ -210,10 +232,11 @@ def _make_model_class():
     class DistillationModel(nn.Layer):
         """``Student`` (a sub-layer) and ``Teacher`` (frozen; absent in offline mode and at inference).
         Training mode returns ``{"Student": logits, "Teacher": logits}`` (Teacher only when held;
-        ``StudentMap`` [N, h, w] person-map logits too with a ``MapHead``);
+        ``StudentMap`` [N, h, w] person-map logits too with a ``MapHead``; ``StudentFeat`` and
+        ``TeacherFeat`` [N, teacher embed_dim] with a ``FeatHead``);
         eval mode returns the student's logits, so evaluation and export see a plain classifier."""
 
-        def __init__(self, student, teacher=None, renorm=None, map_head=False):
+        def __init__(self, student, teacher=None, renorm=None, map_head=False, feat_dims=None):
             super().__init__()
             self.Student = student
             self.MapHead = None
@@ -223,6 +246,9 @@ def _make_model_class():
                     raise ConfigError(f"{MAP_LOSS}: the student {type(student).__name__} exposes no feature map "
                                       f"(forward_features / forward_head)")
                 self.MapHead = nn.Conv2D(int(ch), 1, 1)
+            self.FeatHead = None
+            if feat_dims is not None:  # DistillationFeatureLoss: student vector -> teacher vector
+                self.FeatHead = nn.Linear(int(feat_dims[0]), int(feat_dims[1]))
             # The frozen teacher is kept outside the layer tree: it is not in parameters() (the
             # optimizer never sees it) nor in state_dict() (checkpoints hold Student.* only, the
             # same in online and offline mode; a resume reloads the teacher from its weights).
@@ -246,24 +272,38 @@ def _make_model_class():
                 self._teacher.eval()  # frozen: BN statistics and dropout stay in inference mode
             return self
 
-        def teacher_logits(self, x):
+        def teacher_outputs(self, x):
+            """(logits, pooled vector or None): the frozen teacher on ``x``, vector with a FeatHead."""
             if self.Teacher is None:
                 raise ModelError("this DistillationModel holds no teacher (offline mode or inference)")
             if self._renorm is not None:
                 x = x * self._renorm[0] + self._renorm[1]
             with paddle.no_grad():
-                return self.Teacher(x).detach()
+                if self.FeatHead is None:
+                    return self.Teacher(x).detach(), None
+                e = self.Teacher.embed(self.Teacher.forward_features(x))
+                return self.Teacher.classify(e).detach(), e.detach()
+
+        def teacher_logits(self, x):
+            return self.teacher_outputs(x)[0]
 
         def forward(self, x):
             if not self.training:
                 return self.Student(x)
-            if self.MapHead is not None:
-                f = self.Student.forward_features(x)
-                out = {"Student": self.Student.forward_head(f), "StudentMap": self.MapHead(f).squeeze(1)}
-            else:
+            if self.MapHead is None and self.FeatHead is None:
                 out = {"Student": self.Student(x)}
+            else:
+                f = self.Student.forward_features(x)
+                e = self.Student.embed(f)
+                out = {"Student": self.Student.classify(e)}
+                if self.MapHead is not None:
+                    out["StudentMap"] = self.MapHead(f).squeeze(1)
+                if self.FeatHead is not None:
+                    out["StudentFeat"] = self.FeatHead(e)
             if self.Teacher is not None:
-                out["Teacher"] = self.teacher_logits(x)
+                out["Teacher"], feat = self.teacher_outputs(x)
+                if feat is not None:
+                    out["TeacherFeat"] = feat
             return out
 
     return DistillationModel
@@ -288,7 +328,20 @@ def build_distillation_model(cfg: Dict[str, Any], for_training: bool, with_teach
         teacher = recipe.build_arch(te, te_where, _SUB_RESERVED)
         sources["teacher"] = _load_sub(teacher, te, te_where, must_fit=True)
         renorm = _renorm_coeffs(cfg, te)
-    model = _make_model_class()(student, teacher, renorm, map_head=map_loss_entry(cfg) is not None)
+    feat_dims = None
+    feat = feature_loss_entry(cfg)
+    if feat is not None:
+        if for_training and teacher is None:
+            why = ("an External teacher has no feature vector" if teachers.is_external(te)
+                   else "the teacher is offline (cached logits only); set " + te_where + ".offline=False")
+            raise ConfigError(f"{feat[0]}: needs a Paddle teacher run online: {why}")
+        shape_of = teacher if teacher is not None else recipe.build_arch(te, te_where, _SUB_RESERVED)
+        for net, where in ((student, st_where), (shape_of, te_where)):
+            if not hasattr(net, "embed") or not hasattr(net, "embed_dim"):
+                raise ConfigError(f"{feat[0]}: {where} ({type(net).__name__}) exposes no pooled vector (embed)")
+        feat_dims = (student.embed_dim, shape_of.embed_dim)
+    model = _make_model_class()(student, teacher, renorm, map_head=map_loss_entry(cfg) is not None,
+                                feat_dims=feat_dims)
     model._weights_sources = sources
     return model
 
@@ -359,6 +412,8 @@ def build_loss(cfg: Dict[str, Any]):
             area = C.number(args.get("cell_area", 0.02), f"{where}.{name}.cell_area", 1e-6)
             sharp = C.number(args.get("sharpness", 2.0), f"{where}.{name}.sharpness", 1e-6)
             terms.append(("map", name, w, (area, sharp), None))
+        elif name == FEAT_LOSS:
+            terms.append(("feat", name, w, None, None))
         elif name in ("DistillationGTCELoss", "CELoss"):
             names = [str(n) for n in args.get("model_names", ["Student"])]
             if names != ["Student"]:
@@ -398,6 +453,18 @@ def build_loss(cfg: Dict[str, Any]):
                 area, sharp = arg
                 target = paddle.to_tensor(teachers.area_gate(out["TeacherMap"].numpy(), area, sharp).astype("float32"))
                 v = F.binary_cross_entropy_with_logits(out["StudentMap"].astype("float32"), target)
+            elif kind == "feat":
+                if "StudentFeat" not in out or "TeacherFeat" not in out:
+                    raise ModelError(f"{name}: needs the student's and the online teacher's feature vectors "
+                                     f"(have {', '.join(out)})")
+                s, t = out["StudentFeat"].astype("float32"), out["TeacherFeat"].astype("float32")
+                if t.shape[0] < 2:
+                    continue  # no spread to measure against in a one-view batch
+                # the teacher's vectors standardised over the batch (one scale for all dimensions):
+                # the map predicts them in those units, whatever the teacher's own scale
+                tc = t - t.mean(axis=0, keepdim=True)
+                tn = (tc / paddle.sqrt((tc * tc).mean() + 1e-12)).detach()
+                v = ((s - tn) ** 2).mean()
             else:
                 v = 0.0
                 for a, b in pairs:

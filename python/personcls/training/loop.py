@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from ..errors import ModelError
 from .recipe import lr_at
 from .runlog import progress
 
@@ -103,7 +104,17 @@ def _mix_batch(op, x, y, rng, masks=None):
     return paddle.to_tensor(xm), paddle.to_tensor(ym), mix
 
 
-def _step(s: Step, x, y, idx, box, mix=None):
+def _check_finite(loss, parts: Dict[str, float], where: str) -> None:
+    """Stop the run on a loss that is not a finite number, before the step writes it into the
+    weights: the checkpoints on disk stay the last good ones."""
+    if not np.isfinite(float(loss)):
+        bad = ", ".join(f"{k} {v:.4g}" for k, v in parts.items()) or "no part"
+        raise ModelError(f"training diverged at {where}: loss {float(loss)} ({bad}); the checkpoints keep the "
+                         f"last finished epoch; lower Optimizer.lr.learning_rate or the loss weight that blew up, "
+                         f"then resume")
+
+
+def _step(s: Step, x, y, idx, box, mix=None, where: str = ""):
     """Forward, loss, backward and optimizer step on one batch; returns (loss, outputs)."""
     import paddle
 
@@ -111,13 +122,14 @@ def _step(s: Step, x, y, idx, box, mix=None):
         with paddle.amp.auto_cast(level=s.amp_level):
             out = s.net(x)
         out = s.teach(out, x, y, idx, box, mix)
-        loss, _ = s.criterion(out, y)
+        loss, _ = s.criterion(out, y)  # the scaler skips a step whose gradients are not finite
         s.scaler.scale(loss).backward()
         s.scaler.step(s.opt)
         s.scaler.update()
     else:
         out = s.teach(s.net(x), x, y, idx, box, mix)
-        loss, _ = s.criterion(out, y)
+        loss, parts = s.criterion(out, y)
+        _check_finite(loss, parts, where)
         loss.backward()
         s.opt.step()
     s.opt.clear_grad()
@@ -153,7 +165,7 @@ def train_one_epoch(s: Step, loader, epoch: int, epochs: int, seed: int, sampler
             stats.mixed += 0 if mix is None else int((mix.partner >= 0).sum())
         stats.lr = lr_at((epoch - 1) * steps + i, steps, s.cfg)
         s.opt.set_lr(stats.lr)
-        loss, out = _step(s, x, y, idx, box, mix)
+        loss, out = _step(s, x, y, idx, box, mix, f"epoch {epoch} step {i + 1}")
         logits = out["Student"] if isinstance(out, dict) else out
         stats.loss_sum += float(loss) * n
         stats.correct += float((logits.argmax(axis=-1) == y).astype("float32").sum())

@@ -86,6 +86,7 @@ class MobileNetV2(nn.Layer):
         self.feature_channels = 1280  # channels of forward_features
         self.pool = nn.AdaptiveAvgPool2D(1)
         self.dropout = nn.Dropout(dropout_prob) if dropout_prob > 0 else None
+        self.embed_dim = 1280  # width of embed(): the vector the classifier reads
         self.out = nn.Linear(1280, class_num)
 
     def forward_features(self, x):
@@ -94,12 +95,17 @@ class MobileNetV2(nn.Layer):
             x = st(x)
         return self.conv9(x)
 
+    def embed(self, f):
+        """The pooled vector the classifier reads ([N, 1280], before dropout)."""
+        return paddle.flatten(self.pool(f), start_axis=1)
+
+    def classify(self, e):
+        """Class logits from ``embed``'s vector."""
+        return self.out(self.dropout(e) if self.dropout is not None else e)
+
     def forward_head(self, f):
         """Class logits from the ``forward_features`` map ``f``."""
-        x = paddle.flatten(self.pool(f), start_axis=1)
-        if self.dropout is not None:
-            x = self.dropout(x)
-        return self.out(x)
+        return self.classify(self.embed(f))
 
     def forward(self, x):
         return self.forward_head(self.forward_features(x))

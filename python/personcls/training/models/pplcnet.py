@@ -112,6 +112,7 @@ class PPLCNet(nn.Layer):
             self.last_conv = None
             feat = last_c
         self.flatten = nn.Flatten(start_axis=1, stop_axis=-1)
+        self.embed_dim = feat  # width of embed(): the vector the classifier reads
         self.fc = nn.Linear(feat, class_num)
 
     def forward_features(self, x):
@@ -120,12 +121,21 @@ class PPLCNet(nn.Layer):
             x = getattr(self, name)(x)
         return x
 
-    def forward_head(self, f):
-        """Class logits from the ``forward_features`` map ``f``."""
+    def embed(self, f):
+        """The pooled vector the classifier reads ([N, embed_dim], before dropout), from the
+        ``forward_features`` map ``f``."""
         x = self.avg_pool(f)
         if self.last_conv is not None:
-            x = self.dropout(self.last_act(self.last_conv(x)))
-        return self.fc(self.flatten(x))
+            x = self.last_act(self.last_conv(x))
+        return self.flatten(x)
+
+    def classify(self, e):
+        """Class logits from ``embed``'s vector."""
+        return self.fc(self.dropout(e) if self.last_conv is not None else e)
+
+    def forward_head(self, f):
+        """Class logits from the ``forward_features`` map ``f``."""
+        return self.classify(self.embed(f))
 
     def forward(self, x):
         return self.forward_head(self.forward_features(x))

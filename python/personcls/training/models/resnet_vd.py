@@ -79,14 +79,23 @@ class ResNetVd(nn.Layer):
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
         self.flatten = nn.Flatten()
         bound = 1.0 / math.sqrt(cin)
+        self.embed_dim = cin  # width of embed(): the vector the classifier reads
         self.fc = nn.Linear(cin, class_num, weight_attr=ParamAttr(initializer=Uniform(-bound, bound)))
 
     def forward_features(self, x):
         return self.blocks(self.max_pool(self.stem(x)))
 
+    def embed(self, f):
+        """The pooled vector the classifier reads ([N, embed_dim])."""
+        return self.flatten(self.avg_pool(f))
+
+    def classify(self, e):
+        """Class logits from ``embed``'s vector."""
+        return self.fc(e)
+
     def forward_head(self, f):
         """Class logits from the ``forward_features`` map ``f``."""
-        return self.fc(self.flatten(self.avg_pool(f)))
+        return self.classify(self.embed(f))
 
     def forward(self, x):
         return self.forward_head(self.forward_features(x))
