@@ -340,6 +340,32 @@ def test_short_distillation_with_person_map(data_dir, tdir, tmp_path, monkeypatc
     with pytest.raises(ConfigError, match="Loss.Train.2.DistillationMapLoss: person maps of mixed views"):
         distill.training_targets(cfg, [], distill.external_teacher(cfg), None, {})
 
+def test_short_distillation_with_a_feature_teacher(data_dir, tdir, tmp_path, monkeypatch):
+    """The person teachers and an ImageNet feature teacher together (debug lists, 64 px): the
+    External teachers give each view's target, the ImageNet MobileNetV2 each view's vector; the
+    feature map trains and stays out of the export."""
+    import paddle
+
+    from personcls.training import cli
+
+    monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp_path / "cache"))
+    mnv2 = data_dir / "pretrained" / "MobileNetV2_imagenet_from_coral_int8.pdparams"
+    ov = _short_run(data_dir, tdir, tmp_path) + [
+        "Loss.Train.2={DistillationFeatureLoss: {weight: 5.0}}",
+        "Arch.models.2={FeatureTeacher: {name: MobileNetV2, class_num: 1000, padding: tf_same, "
+        f"mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], pretrained: {mnv2}}}}}",
+        "Arch.freeze_params_list=[True, False, True]"]
+    assert cli.run("train", str(CONFIG), ov) == 0
+    run = tmp_path / "out" / "DistillationModel"
+    state = paddle.load(str(run / "latest.pdparams"))
+    assert list(state["FeatHead.weight"].shape) == [1280, 1280]
+    info = json.loads((run / "latest.json").read_text())
+    assert {"external_teacher", "feature_teacher"} <= set(info["weights_source"])
+    row = (run / "metrics.csv").read_text().splitlines()[1].split(",")
+    assert np.isfinite(float(row[2]))  # train_loss
+    assert cli.run("export", str(CONFIG), ov + [f"Global.pretrained_model={run / 'latest'}",
+                                                f"Global.save_inference_dir={tmp_path / 'model'}"]) == 0
+
 def test_short_distillation_with_cutmix(data_dir, tdir, tmp_path, monkeypatch):
     """CutMix on the shipped recipe's config (debug lists, 64 px): trains and records the mixed
     views' teacher prior; a teacher that cannot judge mixed views is refused before training."""

@@ -308,3 +308,49 @@ def test_feature_loss_needs_an_online_paddle_teacher(setup):
         distill.build_distillation_model(cfg, for_training=True)
     # evaluation and export do not run the teacher: the student alone, no error
     assert distill.build_distillation_model(cfg, for_training=False).FeatHead is not None
+
+
+def _feature_teacher(tmp):
+    """-o overrides appending a FeatureTeacher (the setup's MobileNetV2 file) as a third model."""
+    return ["Arch.models.2={FeatureTeacher: {name: MobileNetV2, padding: tf_same, mean: [0.5, 0.5, 0.5], "
+            f"std: [0.5, 0.5, 0.5], pretrained: {tmp / 'teacher.pdparams'}}}}}",
+            "Arch.freeze_params_list=[True, False, True]"]
+
+
+def test_feature_teacher_beside_an_offline_teacher(setup, monkeypatch):
+    """A FeatureTeacher supplies the vectors while the Teacher's logits come from its offline
+    cache: both teach in one run, and the FeatureTeacher is not checkpointed."""
+    tmp, ov = setup
+    monkeypatch.setenv("PERSONCLS_TEACHER_CACHE", str(tmp / "cache"))
+    ov = _feature_overrides(ov) + _feature_teacher(tmp) + ["Arch.models.0.Teacher.offline=True"]
+    cfg = config_access.load("PPLCNet_x1_0_distillation.yaml", ov)
+    model = distill.build_distillation_model(cfg, for_training=True)
+    assert model.Teacher is None and model._feat_teacher is not None
+    model.train()
+    x = paddle.to_tensor(np.random.default_rng(1).standard_normal((3, 3, 32, 32)).astype("float32"))
+    out = model(x)
+    ft = model._feat_teacher
+    want = ft.embed(ft.forward_features(x * model._feat_renorm[0] + model._feat_renorm[1])).numpy()
+    np.testing.assert_allclose(out["TeacherFeat"].numpy(), want, rtol=1e-4, atol=1e-5)
+    assert "Teacher" not in out  # the offline table adds the logits in the engine
+    assert cli.run("train", "PPLCNet_x1_0_distillation.yaml", ov) == 0
+    run = tmp / "out" / "DistillationModel"
+    keys = paddle.load(str(run / "latest.pdparams")).keys()
+    assert "FeatHead.weight" in keys and not any(k.startswith(("Teacher.", "FeatureTeacher.")) for k in keys)
+    info = json.loads((run / "latest.json").read_text())
+    assert "feature_teacher" in info["weights_source"] and "offline_teacher_outputs" in info["weights_source"]
+
+
+def test_feature_teacher_config_errors(setup):
+    tmp, ov = setup
+    load = lambda extra: config_access.load("PPLCNet_x1_0_distillation.yaml", ov + extra)  # noqa: E731
+    with pytest.raises(ConfigError, match=r"Arch.models.2.FeatureTeacher is read only by DistillationFeatureLoss"):
+        distill.build_distillation_model(load(_feature_teacher(tmp)), for_training=True)
+    with pytest.raises(ConfigError, match=r"Arch.models.2: unknown role 'Helper' \(known: Teacher, Student, FeatureTeacher\)"):
+        distill.sub_models(load(["Arch.models.2={Helper: {name: MobileNetV2}}"]))
+    with pytest.raises(ConfigError, match="FeatureTeacher is frozen"):
+        distill.sub_models(load(_feature_teacher(tmp)[:1] + ["Arch.freeze_params_list=[True, False, False]"]))
+    with pytest.raises(ConfigError, match="one true/false per Arch.models entry"):
+        distill.sub_models(load(_feature_teacher(tmp)[:1]))  # the two-entry list of the config file
+    with pytest.raises(ConfigError, match=r"index 3 out of range \(list has 2 items; index 2 appends\)"):
+        load(["Arch.models.3={FeatureTeacher: {name: MobileNetV2}}"])

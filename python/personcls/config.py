@@ -56,7 +56,8 @@ def _suggest(cfg: Dict[str, Any], key: str, known: Collection[str] = ()) -> str:
 
 def set_by_path(cfg: Dict[str, Any], key: str, value: Any, allow_new: Sequence[str] = (),
                 known: Collection[str] = ()) -> None:
-    """Set ``cfg[a][b][0][c] = value`` for key 'a.b.0.c'.
+    """Set ``cfg[a][b][0][c] = value`` for key 'a.b.0.c'; a last index equal to the list's length
+    appends.
 
     The final key may be new only if its parent path starts with one of ``allow_new``, or if
     the whole key is one of ``known`` (missing sections are then created).
@@ -81,8 +82,12 @@ def set_by_path(cfg: Dict[str, Any], key: str, value: Any, allow_new: Sequence[s
                 idx = int(part)
             except ValueError:
                 raise ConfigError(f"'{here}': '{'.'.join(parts[:depth])}' is a list; use an index") from None
+            if last and idx == len(node):  # one past the end: append (e.g. a third Arch.models entry)
+                node.append(value)
+                return
             if not (-len(node) <= idx < len(node)):
-                raise ConfigError(f"'{here}': index {idx} out of range (list has {len(node)} items)")
+                raise ConfigError(f"'{here}': index {idx} out of range (list has {len(node)} items; "
+                                  f"index {len(node)} appends)")
             if last:
                 node[idx] = value
                 return

@@ -22,7 +22,8 @@ Config, as in PaddleClas (``Arch.name: DistillationModel``)::
         # and DistillationMapLoss {weight, cell_area, sharpness}: person map per feature-map cell
         # (External teacher with a segmenter; see map_loss_entry)
         # and DistillationFeatureLoss {weight}: the teacher's pooled feature vector (online Paddle
-        # teacher; see feature_loss_entry)
+        # teacher, or a third entry "- FeatureTeacher: {name: MobileNetV2, ...}" next to any
+        # Teacher, an External one included; see feature_loss_entry)
 
 The models see the same input tensor, normalised with the top-level ``Preprocess`` (the
 student's, the one the export writes); a teacher with its own ``mean`` / ``std`` gets the
@@ -63,6 +64,7 @@ _SUB_RESERVED = ("name", "class_num", "pretrained", "use_ssld", "mean", "std", "
                  "freeze_bn", "use_sync_bn")
 LOSSES = ("DistillationDMLLoss", "DistillationKLDivLoss", "DistillationJSDivLoss", "DistillationDistanceLoss",
           "DistillationGTCELoss", "CELoss", "DistillationMapLoss", "DistillationFeatureLoss")
+ROLES = ("Teacher", "Student", "FeatureTeacher")
 MAP_LOSS = "DistillationMapLoss"
 FEAT_LOSS = "DistillationFeatureLoss"
 
@@ -100,7 +102,9 @@ def feature_loss_entry(cfg: Dict[str, Any]) -> Optional[Tuple[str, Dict[str, Any
     divided by the batch's spread (the root mean square over the batch and all dimensions), so the
     loss is scale-free: 1.0 is what predicting the batch mean scores. A whole vector of what
     the teacher sees per view, where its logits pass on only the classes its softmax keeps. Needs
-    a Paddle teacher run online (it reads the teacher's features, not cached logits); the exported
+    a Paddle network run online on each view (it reads features, not cached logits): the
+    ``FeatureTeacher`` entry of ``Arch.models`` when there is one (so a person teacher, External or
+    not, and an ImageNet feature teacher can teach together), else the ``Teacher``. The exported
     network is the student alone, unchanged."""
     return _loss_entry(cfg, FEAT_LOSS)
 
@@ -117,6 +121,10 @@ def sub_models(cfg: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
             raise ConfigError(f"Arch.models.{i}: each entry is a one-key mapping like {{Student: {{name: ...}}}}, "
                               f"got {item!r}")
         (role, entry), = item.items()
+        if role not in ROLES:
+            raise ConfigError(f"Arch.models.{i}: unknown role {role!r} (known: {', '.join(ROLES)})")
+        if role in out:
+            raise ConfigError(f"Arch.models.{i}: a second {role} entry")
         if not isinstance(entry, dict) or not entry.get("name"):
             raise ConfigError(f"Arch.models.{i}.{role}.name is required")
         out[str(role)] = dict(entry, _index=i)
@@ -134,6 +142,8 @@ def sub_models(cfg: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
                               "supported; set the Teacher's entry to True")
         if freeze[roles.index("Student")]:
             raise ConfigError("Arch.freeze_params_list: the Student must be trainable (False)")
+        if "FeatureTeacher" in out and not freeze[roles.index("FeatureTeacher")]:
+            raise ConfigError("Arch.freeze_params_list: the FeatureTeacher is frozen; set its entry to True")
     infer = str(arch.get("infer_model_name", "Student"))
     if infer != "Student":
         raise ConfigError(f"Arch.infer_model_name must be Student, got {infer!r}")
@@ -236,7 +246,8 @@ def _make_model_class():
         ``TeacherFeat`` [N, teacher embed_dim] with a ``FeatHead``);
         eval mode returns the student's logits, so evaluation and export see a plain classifier."""
 
-        def __init__(self, student, teacher=None, renorm=None, map_head=False, feat_dims=None):
+        def __init__(self, student, teacher=None, renorm=None, map_head=False, feat_dims=None,
+                     feat_teacher=None, feat_renorm=None):
             super().__init__()
             self.Student = student
             self.MapHead = None
@@ -252,15 +263,23 @@ def _make_model_class():
             # The frozen teacher is kept outside the layer tree: it is not in parameters() (the
             # optimizer never sees it) nor in state_dict() (checkpoints hold Student.* only, the
             # same in online and offline mode; a resume reloads the teacher from its weights).
+            # The same holds for a FeatureTeacher (DistillationFeatureLoss's source of vectors).
             object.__setattr__(self, "_teacher", teacher)
-            if teacher is not None:
-                for p in teacher.parameters():
-                    p.stop_gradient = True
-                teacher.eval()
-            self._renorm = None
-            if renorm is not None:
-                a, b = renorm
-                self._renorm = (paddle.to_tensor(a.reshape(1, 3, 1, 1)), paddle.to_tensor(b.reshape(1, 3, 1, 1)))
+            object.__setattr__(self, "_feat_teacher", feat_teacher)
+            for net in (teacher, feat_teacher):
+                if net is not None:
+                    for p in net.parameters():
+                        p.stop_gradient = True
+                    net.eval()
+
+            def affine(coeffs):
+                if coeffs is None:
+                    return None
+                a, b = coeffs
+                return paddle.to_tensor(a.reshape(1, 3, 1, 1)), paddle.to_tensor(b.reshape(1, 3, 1, 1))
+
+            self._renorm = affine(renorm)
+            self._feat_renorm = affine(feat_renorm)
 
         @property
         def Teacher(self):
@@ -268,8 +287,9 @@ def _make_model_class():
 
         def train(self):
             super().train()
-            if self._teacher is not None:
-                self._teacher.eval()  # frozen: BN statistics and dropout stay in inference mode
+            for net in (self._teacher, self._feat_teacher):
+                if net is not None:
+                    net.eval()  # frozen: BN statistics and dropout stay in inference mode
             return self
 
         def teacher_outputs(self, x):
@@ -279,10 +299,17 @@ def _make_model_class():
             if self._renorm is not None:
                 x = x * self._renorm[0] + self._renorm[1]
             with paddle.no_grad():
-                if self.FeatHead is None:
+                if self.FeatHead is None or self._feat_teacher is not None:
                     return self.Teacher(x).detach(), None
                 e = self.Teacher.embed(self.Teacher.forward_features(x))
                 return self.Teacher.classify(e).detach(), e.detach()
+
+        def feature_teacher_vectors(self, x):
+            """The FeatureTeacher's pooled vectors on ``x`` (re-normalised to its mean / std)."""
+            if self._feat_renorm is not None:
+                x = x * self._feat_renorm[0] + self._feat_renorm[1]
+            with paddle.no_grad():
+                return self._feat_teacher.embed(self._feat_teacher.forward_features(x)).detach()
 
         def teacher_logits(self, x):
             return self.teacher_outputs(x)[0]
@@ -304,6 +331,8 @@ def _make_model_class():
                 out["Teacher"], feat = self.teacher_outputs(x)
                 if feat is not None:
                     out["TeacherFeat"] = feat
+            if self._feat_teacher is not None:
+                out["TeacherFeat"] = self.feature_teacher_vectors(x)
             return out
 
     return DistillationModel
@@ -328,20 +357,36 @@ def build_distillation_model(cfg: Dict[str, Any], for_training: bool, with_teach
         teacher = recipe.build_arch(te, te_where, _SUB_RESERVED)
         sources["teacher"] = _load_sub(teacher, te, te_where, must_fit=True)
         renorm = _renorm_coeffs(cfg, te)
-    feat_dims = None
+    feat_dims = feat_teacher = feat_renorm = None
     feat = feature_loss_entry(cfg)
+    ft = subs.get("FeatureTeacher")
+    if ft is not None and feat is None:
+        raise ConfigError(f"Arch.models.{ft['_index']}.FeatureTeacher is read only by {FEAT_LOSS}; add it to "
+                          f"Loss.Train with a weight > 0, or remove the entry")
     if feat is not None:
-        if for_training and teacher is None:
-            why = ("an External teacher has no feature vector" if teachers.is_external(te)
-                   else "the teacher is offline (cached logits only); set " + te_where + ".offline=False")
-            raise ConfigError(f"{feat[0]}: needs a Paddle teacher run online: {why}")
-        shape_of = teacher if teacher is not None else recipe.build_arch(te, te_where, _SUB_RESERVED)
-        for net, where in ((student, st_where), (shape_of, te_where)):
+        if ft is not None:  # the vectors come from the FeatureTeacher, whatever the Teacher is
+            ft_where = f"Arch.models.{ft['_index']}.FeatureTeacher"
+            if teachers.is_external(ft):
+                raise ConfigError(f"{ft_where}: must be a Paddle network (e.g. MobileNetV2), not External")
+            shape_of = recipe.build_arch(ft, ft_where, _SUB_RESERVED)
+            if for_training:  # a frozen network run on every training view
+                sources["feature_teacher"] = _load_sub(shape_of, ft, ft_where, must_fit=True)
+                feat_teacher, feat_renorm = shape_of, _renorm_coeffs(cfg, ft)
+            src_where = ft_where
+        else:
+            if for_training and teacher is None:
+                why = ("an External teacher has no feature vector; declare a FeatureTeacher in Arch.models"
+                       if teachers.is_external(te)
+                       else "the teacher is offline (cached logits only); set " + te_where + ".offline=False")
+                raise ConfigError(f"{feat[0]}: needs a Paddle teacher run online: {why}")
+            shape_of = teacher if teacher is not None else recipe.build_arch(te, te_where, _SUB_RESERVED)
+            src_where = te_where
+        for net, where in ((student, st_where), (shape_of, src_where)):
             if not hasattr(net, "embed") or not hasattr(net, "embed_dim"):
                 raise ConfigError(f"{feat[0]}: {where} ({type(net).__name__}) exposes no pooled vector (embed)")
         feat_dims = (student.embed_dim, shape_of.embed_dim)
     model = _make_model_class()(student, teacher, renorm, map_head=map_loss_entry(cfg) is not None,
-                                feat_dims=feat_dims)
+                                feat_dims=feat_dims, feat_teacher=feat_teacher, feat_renorm=feat_renorm)
     model._weights_sources = sources
     return model
 
