@@ -35,8 +35,11 @@ IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def load_list(path: Path):
-    items = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
-    return [str(path.parent / p) for p, _ in items], np.array([int(lab) for _, lab in items])
+    """(image paths, labels) of a labeled list file, read as training reads it."""
+    from personcls.training.data import read_list
+
+    entries = read_list(path, labeled=True, class_num=2)
+    return [e.path for e in entries], np.array([e.label for e in entries])
 
 
 def vectors(fns, paths, mean, std, size, bs=100):
@@ -83,9 +86,14 @@ def networks(name: str, path: str):
     """(mean, std, {vector name: fn}) for one weights file."""
     import paddle
 
+    from personcls.errors import ModelError
     from personcls.training.models import build_model
+    from personcls.training.weights import load_state
 
-    state = paddle.load(path)
+    try:
+        state, _ = load_state(path)
+    except ModelError as e:
+        raise SystemExit(f"{name}: {e}") from None
     if any(k.startswith("Student.") for k in state):
         state = {k[len("Student."):]: v for k, v in state.items() if k.startswith("Student.")}
     if name.startswith("mnv2"):

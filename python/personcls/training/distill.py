@@ -292,12 +292,16 @@ def _make_model_class():
                     net.eval()  # frozen: BN statistics and dropout stay in inference mode
             return self
 
+        @staticmethod
+        def _renormed(x, coeffs):
+            """``x`` in a frozen network's own normalisation (``coeffs`` from _renorm_coeffs)."""
+            return x if coeffs is None else x * coeffs[0] + coeffs[1]
+
         def teacher_outputs(self, x):
             """(logits, pooled vector or None): the frozen teacher on ``x``, vector with a FeatHead."""
             if self.Teacher is None:
                 raise ModelError("this DistillationModel holds no teacher (offline mode or inference)")
-            if self._renorm is not None:
-                x = x * self._renorm[0] + self._renorm[1]
+            x = self._renormed(x, self._renorm)
             with paddle.no_grad():
                 if self.FeatHead is None or self._feat_teacher is not None:
                     return self.Teacher(x).detach(), None
@@ -306,8 +310,7 @@ def _make_model_class():
 
         def feature_teacher_vectors(self, x):
             """The FeatureTeacher's pooled vectors on ``x`` (re-normalised to its mean / std)."""
-            if self._feat_renorm is not None:
-                x = x * self._feat_renorm[0] + self._feat_renorm[1]
+            x = self._renormed(x, self._feat_renorm)
             with paddle.no_grad():
                 return self._feat_teacher.embed(self._feat_teacher.forward_features(x)).detach()
 
