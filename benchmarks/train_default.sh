@@ -20,6 +20,8 @@
 #    training images, then the unselected figures (demo photos, held-out video clips) and the
 #    agreement with the teachers: benchmarks/heldout_eval.py.
 # Set MODEL=some/folder to export elsewhere (default: the packaged model folder), EPOCHS=N, SEED=N.
+# FEAT=<weight> adds a frozen ImageNet MobileNetV2 as a FeatureTeacher with DistillationFeatureLoss
+# at that weight in the person stage (docs/training.md; about half the person stage's img/s here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-output/person_teachers_ssld}
@@ -33,7 +35,11 @@ CFG=training/configs/PPLCNet_x1_0_person_teachers.yaml
 SSLD_OUT=output/ssld_big
 START_OPT=()
 [ "$START" = "ssld" ] && START_OPT=(-o Arch.models.1.Student.pretrained=$SSLD_OUT/PPLCNet_x1_0_ssld_like)
-COMMON=(-o Global.output_dir=$OUT -o Global.epochs=$EPOCHS -o Global.seed=$SEED "${START_OPT[@]}" ${OVERRIDES:-})
+FEAT_OPT=()
+[ -n "${FEAT:-}" ] && FEAT_OPT=(-o "Loss.Train.2={DistillationFeatureLoss: {weight: $FEAT}}"
+  -o "Arch.models.2={FeatureTeacher: {name: MobileNetV2, class_num: 1000, padding: tf_same, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], pretrained: $DATA/pretrained/MobileNetV2_imagenet_from_coral_int8.pdparams}}"
+  -o "Arch.freeze_params_list=[True, False, True]")
+COMMON=(-o Global.output_dir=$OUT -o Global.epochs=$EPOCHS -o Global.seed=$SEED "${START_OPT[@]}" "${FEAT_OPT[@]}" ${OVERRIDES:-})
 start=$(date +%s)
 echo "== transfer set"
 python benchmarks/make_transfer_set.py --data $DATA --out output/transfer
