@@ -20,6 +20,9 @@
 #    training images, then the unselected figures (demo photos, held-out video clips) and the
 #    agreement with the teachers: benchmarks/heldout_eval.py.
 # Set MODEL=some/folder to export elsewhere (default: the packaged model folder), EPOCHS=N, SEED=N.
+# STUDENT=mnv2 trains a MobileNetV2 student from the shared ImageNet MobileNetV2 instead of the
+# PPLCNet_x1_0 from the ImageNet start (no step 2: its BatchNorm statistics are first recovered from
+# the folded TFLite weights by benchmarks/bn_unfold.py, 1.5 min; its input mean / std 0.5).
 # FEAT=<weight> adds a frozen ImageNet MobileNetV2 as a FeatureTeacher with DistillationFeatureLoss
 # at that weight in the person stage (docs/training.md; about half the person stage's img/s here).
 set -euo pipefail
@@ -33,7 +36,16 @@ SEED=${SEED:-42}
 DATA=../shared/data
 CFG=training/configs/PPLCNet_x1_0_person_teachers.yaml
 SSLD_OUT=output/ssld_big
+STUDENT=${STUDENT:-pplcnet}
+MNV2_START=output/mnv2_unfolded/MobileNetV2_imagenet_unfolded
 START_OPT=()
+if [ "$STUDENT" = "mnv2" ]; then
+  START=mnv2
+  START_OPT=(-o "Arch.models.1.Student={name: MobileNetV2, class_num: 2, padding: tf_same, pretrained: $MNV2_START, dropout_prob: 0.2}"
+    -o "Preprocess.mean=[0.5, 0.5, 0.5]" -o "Preprocess.std=[0.5, 0.5, 0.5]")
+elif [ "$STUDENT" != "pplcnet" ]; then
+  echo "STUDENT must be pplcnet or mnv2, got $STUDENT" >&2; exit 2
+fi
 [ "$START" = "ssld" ] && START_OPT=(-o Arch.models.1.Student.pretrained=$SSLD_OUT/PPLCNet_x1_0_ssld_like)
 FEAT_OPT=()
 [ -n "${FEAT:-}" ] && FEAT_OPT=(-o "Loss.Train.2={DistillationFeatureLoss: {weight: $FEAT}}"
@@ -46,6 +58,10 @@ python benchmarks/make_transfer_set.py --data $DATA --out output/transfer
 if [ "$START" = "ssld" ] && [ ! -f $SSLD_OUT/PPLCNet_x1_0_ssld_like.pdparams ]; then
   echo "== ImageNet start (benchmarks/ssld_like.sh)"
   LISTS=big WHOLE=1 OFFLINE=1 EPOCHS=4 SCALE=0.5 LR=0.05 OUT=$SSLD_OUT bash benchmarks/ssld_like.sh
+fi
+if [ "$START" = "mnv2" ] && [ ! -f $MNV2_START.pdparams ]; then
+  echo "== MobileNetV2 start (benchmarks/bn_unfold.py)"
+  python benchmarks/bn_unfold.py --out $MNV2_START
 fi
 echo "== student (distillation from the external teachers)"
 personcls train -c $CFG "${COMMON[@]}" 2>&1 | grep -E "epoch [0-9]+/|done:|distillation:|running|nothing to train"
