@@ -38,7 +38,7 @@ def time_calls(fn: Callable[[], object], seconds: float, min_calls: int = 3) -> 
 def find_model(arg: Optional[str], tmp: Path) -> Path:
     if arg:
         return Path(arg)
-    shipped = REPO / "python" / "personcls" / "models" / "person_PPLCNet_x1_0"
+    shipped = REPO / "python" / "personcls" / "models" / "person_MobileNetV2"
     if (shipped / "personcls.json").is_file():
         return shipped
     from personcls.training.export import export_random_model

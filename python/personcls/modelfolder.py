@@ -460,4 +460,4 @@ def store_threshold(model_dir: os.PathLike, threshold: float, record: Optional[D
 
 def default_model_dir() -> Path:
     """The trained model shipped inside the package."""
-    return Path(__file__).resolve().parent / "models" / "person_PPLCNet_x1_0"
+    return Path(__file__).resolve().parent / "models" / "person_MobileNetV2"

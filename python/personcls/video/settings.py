@@ -21,11 +21,11 @@ from ..errors import ConfigError
 @dataclass
 class WatchSettings:
     # -- presence events (per source) ------------------------------------------------------
-    on_threshold: float = 0.25      # enter: smoothed P(someone) >= this ...
-    min_on_s: float = 1.0           # ... for at least this long (stream time)
-    off_threshold: float = 0.15     # leave: smoothed P(someone) < this ...
-    min_off_s: float = 1.0          # ... for at least this long
-    smoothing_s: float = 0.3        # time constant of the exponential smoothing (0: raw scores)
+    on_threshold: float = 0.55      # enter: smoothed P(someone) >= this ...
+    min_on_s: float = 0.0           # ... for at least this long (stream time)
+    off_threshold: float = 0.35     # leave: smoothed P(someone) < this ...
+    min_off_s: float = 0.5          # ... for at least this long
+    smoothing_s: float = 0.0        # time constant of the exponential smoothing (0: raw scores)
     # -- camera health (per source) --------------------------------------------------------
     dark_level: float = 16.0        # dark: mean grey level of the frame below this (0-255) ...
     uniform_std: float = 3.0        # ... or its grey standard deviation below this (uniform frame)
