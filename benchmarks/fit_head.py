@@ -112,6 +112,15 @@ def fit(feats, targets, cs, folds=5, seed=0):
     return best, cv, m, mu, sd
 
 
+def fold_head(m, mu, sd):
+    """(weight [d, 2], bias [2]) of a 2-class Linear on the raw vectors that gives the fitted
+    model's probabilities: the standardisation folded in, and since softmax over two logits is the
+    sigmoid of their difference, the fitted logit split evenly over the two classes."""
+    w = m.coef_[0] / sd
+    b = float(m.intercept_[0] - (m.coef_[0] * mu / sd).sum())
+    return (np.stack([-w / 2, w / 2], axis=1).astype(np.float32), np.array([-b / 2, b / 2], np.float32))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default=str(REPO / "training/configs/PPLCNet_x1_0_person_teachers.yaml"))
@@ -152,14 +161,12 @@ def main():
     feats = features(paths, args.size, args.weights)
     t_feat = time.time() - t0
     best, cv, m, mu, sd = fit(feats, targets, args.c)
-    w = m.coef_[0] / sd
-    b = float(m.intercept_[0] - (m.coef_[0] * mu / sd).sum())
+    head_w, head_b = fold_head(m, mu, sd)
 
     state = {f"Student.{k}": v for k, v in paddle.load(str(args.weights) + ".pdparams").items()
              if not k.startswith("out.")}
-    # softmax over two logits = sigmoid of their difference: split the fitted logit evenly
-    state["Student.out.weight"] = paddle.to_tensor(np.stack([-w / 2, w / 2], axis=1).astype(np.float32))
-    state["Student.out.bias"] = paddle.to_tensor(np.array([-b / 2, b / 2], np.float32))
+    state["Student.out.weight"] = paddle.to_tensor(head_w)
+    state["Student.out.bias"] = paddle.to_tensor(head_b)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.pdparams")
