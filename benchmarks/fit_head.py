@@ -112,6 +112,21 @@ def fit(feats, targets, cs, folds=5, seed=0):
     return best, cv, m, mu, sd
 
 
+def _rel(path):
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
+
+
+def recipe(args, report):
+    """How this checkpoint was made, for the exported model's provenance."""
+    return {"method": "frozen backbone, linear head fitted to teacher targets (benchmarks/fit_head.py)",
+            "backbone": _rel(args.weights), "input": f"whole image at {args.size} px and its mirror",
+            "targets": f"External teacher of {Path(args.config).name}, offline (whole image); labeled images "
+                       f"(p + {LABEL_WEIGHT} y) / {1 + LABEL_WEIGHT}",
+            "fit": "L2 logistic regression on standardised pooled vectors, C by 5-fold CV on the transfer set",
+            **report}
+
+
 def fold_head(m, mu, sd):
     """(weight [d, 2], bias [2]) of a 2-class Linear on the raw vectors that gives the fitted
     model's probabilities: the standardisation folded in, and since softmax over two logits is the
@@ -178,7 +193,10 @@ def main():
               "train_acc_labeled": float(((fitted[lab] >= 0.5) == (labels[lab] == 1)).mean()),
               "feature_seconds": round(t_feat, 1)}
     print(json.dumps(report, indent=1))
-    print(f"saved {out}.pdparams")
+    # beside the checkpoint: `personcls export` records "recipe" in the model's personcls.json
+    side = out.with_name(out.name + ".json")
+    side.write_text(json.dumps({"recipe": recipe(args, report)}, indent=1) + "\n")
+    print(f"saved {out}.pdparams and {side.name}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
 

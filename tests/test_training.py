@@ -678,3 +678,28 @@ def test_two_process_cpu_data_parallel(data, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:] + log0[-3000:]
     assert "device cpu x2" in log0 and "2 steps/epoch" in log0  # 32 images / (8 per process x 2)
     assert (tmp_path / "out/PPLCNet_x1_0/latest.pdparams").is_file()
+
+
+def test_export_records_how_a_checkpoint_was_made(tmp_path):
+    """A checkpoint not made by `personcls train` (benchmarks/fit_head.py) carries a "recipe" in
+    its side file; the exported personcls.json keeps it, so the model says how it was made."""
+    import paddle
+
+    from personcls.modelfolder import ModelMeta
+    from personcls.training.cli import run
+    from personcls.training.config_access import load
+    from personcls.training.nets import build_net
+
+    ov = ["Preprocess.resize_short=40", "Preprocess.crop_size=32", "Arch.pretrained=null"]
+    net = build_net(load("PPLCNet_x1_0.yaml", ov), for_training=False)
+    ckpt = tmp_path / "ck" / "head"
+    ckpt.parent.mkdir()
+    paddle.save(net.state_dict(), str(ckpt) + ".pdparams")
+    recipe = {"method": "fitted head", "C": 0.001, "images": 12}
+    (tmp_path / "ck" / "head.json").write_text(json.dumps({"recipe": recipe}))
+    out = tmp_path / "model"
+    assert run("export", "PPLCNet_x1_0.yaml", ov + [f"Global.pretrained_model={ckpt}",
+                                                     f"Global.save_inference_dir={out}"]) == 0
+    prov = ModelMeta.load(out).provenance
+    assert prov["recipe"] == recipe
+    assert prov["source_checkpoint"].endswith("head.pdparams")

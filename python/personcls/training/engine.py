@@ -337,6 +337,8 @@ def export(cfg: Dict[str, Any]) -> int:
     if C.is_distillation(cfg):  # export the student alone (Arch.infer_model_name)
         model, arch = model.Student, str(distill.sub_models(cfg)["Student"]["name"])
     prov = {"source_checkpoint": ckpt, "config": copy.deepcopy(cfg)}
+    if info.get("recipe"):  # a checkpoint not made by `personcls train` says how it was made
+        prov["recipe"] = info["recipe"]
     if C.as_bool(C.get(cfg, "Global.balance_prior", False), "Global.balance_prior"):
         prior = info.get("teacher_prior")
         if prior is None:
