@@ -44,7 +44,6 @@ import numpy as np
 from personcls.shared_data import data_root
 
 DATA = data_root(Path(__file__).resolve().parents[1])
-MNV2_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # ../shared/data/pretrained/README.md
 
 
 def batches(paths, size, bs=64):
@@ -54,7 +53,9 @@ def batches(paths, size, bs=64):
     from personcls.preprocess import reference_preprocess
     from personcls.spec import PreprocessSpec
 
-    mean, std = MNV2_MEAN_STD
+    from personcls.training.weights import CORAL_MNV2_MEAN_STD
+
+    mean, std = CORAL_MNV2_MEAN_STD
     spec = PreprocessSpec(resize_short=0, resize_size=(size, size), crop_size=(size, size), mean=mean, std=std)
     for i in range(0, len(paths), bs):
         yield paddle.to_tensor(np.stack([reference_preprocess(read_image(p), spec, color="BGR")
@@ -137,8 +138,10 @@ def outputs(net, x, train_mode):
 
 
 def main():
+    from personcls.training.weights import CORAL_MNV2_FILE
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--weights", default=str(DATA / "pretrained/MobileNetV2_imagenet_from_coral_int8.pdparams"))
+    ap.add_argument("--weights", default=str(DATA / "pretrained" / CORAL_MNV2_FILE))
     ap.add_argument("--list", default=str(DATA / "ugi/unlabeled_list.txt"),
                     help="images to measure on (a list file, labeled or not)")
     ap.add_argument("--images", type=int, default=512)
@@ -151,7 +154,7 @@ def main():
 
     from personcls.training.data import read_list
     from personcls.training.models import MobileNetV2
-    from personcls.training.weights import load_pretrained
+    from personcls.training.weights import CORAL_MNV2_PADDING, load_pretrained
 
     paths = [e.path for e in read_list(args.list, labeled=None, class_num=2)]
     random.Random(args.seed).shuffle(paths)
@@ -159,7 +162,7 @@ def main():
     if len(paths) < 64:
         raise SystemExit(f"--list {args.list}: {len(paths)} images after the 64 held back; need at least 64")
 
-    net = MobileNetV2(class_num=1000, padding="tf_same")
+    net = MobileNetV2(class_num=1000, padding=CORAL_MNV2_PADDING)
     load_pretrained(net, args.weights, min_fraction=1.0, strict_shapes=True)
     x = next(batches(check, args.size, bs=len(check)))
     before_eval = outputs(net, x, False)

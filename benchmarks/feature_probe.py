@@ -88,7 +88,7 @@ def networks(name: str, path: str):
 
     from personcls.errors import ModelError
     from personcls.training.models import build_model
-    from personcls.training.weights import load_state
+    from personcls.training.weights import CORAL_MNV2_MEAN_STD, CORAL_MNV2_PADDING, load_state
 
     try:
         state, _ = load_state(path)
@@ -97,9 +97,9 @@ def networks(name: str, path: str):
     if any(k.startswith("Student.") for k in state):
         state = {k[len("Student."):]: v for k, v in state.items() if k.startswith("Student.")}
     if name.startswith("mnv2"):
-        net = build_model("MobileNetV2", class_num=1000, padding="tf_same")
+        net = build_model("MobileNetV2", class_num=1000, padding=CORAL_MNV2_PADDING)
         head = "out."
-        mean, std = (0.5,) * 3, (0.5,) * 3
+        mean, std = CORAL_MNV2_MEAN_STD
     else:
         net = build_model("PPLCNet_x1_0", class_num=2)
         head = "fc."

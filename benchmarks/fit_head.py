@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-MNV2_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # ../shared/data/pretrained/README.md
 LABEL_WEIGHT = 0.5  # the recipe's DistillationGTCELoss weight next to KL weight 1
 
 
@@ -50,12 +49,12 @@ def features(paths, size, weights, bs=64):
     from personcls.preprocess import reference_preprocess
     from personcls.spec import PreprocessSpec
     from personcls.training.models import MobileNetV2
-    from personcls.training.weights import load_pretrained
+    from personcls.training.weights import CORAL_MNV2_MEAN_STD, CORAL_MNV2_PADDING, load_pretrained
 
-    net = MobileNetV2(class_num=1000, padding="tf_same")
+    net = MobileNetV2(class_num=1000, padding=CORAL_MNV2_PADDING)
     load_pretrained(net, weights, min_fraction=1.0, strict_shapes=True)
     net.eval()
-    mean, std = MNV2_MEAN_STD
+    mean, std = CORAL_MNV2_MEAN_STD
     spec = PreprocessSpec(resize_short=0, resize_size=(size, size), crop_size=(size, size), mean=mean, std=std)
 
     def prep(p):

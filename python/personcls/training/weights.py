@@ -42,6 +42,12 @@ for _n in ("ResNet50_vd", "ResNet101_vd"):
 OFFICIAL_URLS[("MobileNetV2", False)] = \
     "https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/MobileNetV2_pretrained.pdparams"
 
+# What the TFLite-derived ImageNet MobileNetV2 of ../shared/data/pretrained expects (its README):
+# input x / 127.5 - 1 (mean = std = 0.5 on a 0..1 scale) and TensorFlow "SAME" padding.
+CORAL_MNV2_FILE = "MobileNetV2_imagenet_from_coral_int8.pdparams"
+CORAL_MNV2_PADDING = "tf_same"
+CORAL_MNV2_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
 # sha256 of files whose content is known, by URL or by file name. The three names below are
 # the offline start weights in ../shared/data/pretrained (see its README).
 KNOWN_SHA256: Dict[str, str] = {
