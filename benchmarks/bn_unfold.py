@@ -128,12 +128,16 @@ def rewrite(net, stats):
 def outputs(net, x, train_mode):
     import paddle
 
-    saved = {k: v.numpy().copy() for k, v in net.state_dict().items()}
-    net.train() if train_mode else net.eval()
+    if not train_mode:
+        net.eval()
+        with paddle.no_grad():
+            return net(x).numpy()
+    saved = {k: v.numpy().copy() for k, v in net.state_dict().items()}  # training mode moves BN statistics
+    net.train()
     with paddle.no_grad():
         y = net(x).numpy()
     net.eval()
-    net.set_state_dict({k: paddle.to_tensor(v) for k, v in saved.items()})  # training mode moves BN statistics
+    net.set_state_dict({k: paddle.to_tensor(v) for k, v in saved.items()})
     return y
 
 

@@ -11,6 +11,16 @@ from personcls.shared_data import data_root as _data_root
 REPO = Path(__file__).resolve().parents[1]
 
 
+def benchmark_script(name: str):
+    """``benchmarks/<name>.py`` loaded as a module (the benchmarks folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def data_root() -> Path:
     """``$PERSONCLS_DATA`` or ../shared/data beside this checkout (``personcls.shared_data``)."""
     return _data_root(REPO)

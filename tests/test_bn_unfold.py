@@ -1,22 +1,12 @@
 """benchmarks/bn_unfold.py: BN statistics measured and conv weights rescaled without changing the
 function (inference mode), so that training mode starts from the same function too."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from conftest import benchmark_script
+
 paddle = pytest.importorskip("paddle")
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("bn_unfold", REPO / "benchmarks" / "bn_unfold.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _folded_net():
@@ -43,7 +33,7 @@ def _folded_net():
 
 
 def test_unfold_keeps_the_function_and_normalises_weights():
-    mod = _script()
+    mod = benchmark_script("bn_unfold")
     net = _folded_net()
     xs = [paddle.to_tensor(np.random.default_rng(i).normal(0, 0.6, (16, 3, 64, 64)).astype(np.float32))
           for i in range(2)]

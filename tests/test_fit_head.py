@@ -1,25 +1,15 @@
 """benchmarks/fit_head.py: the soft-target logistic fit and the head it writes."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from conftest import benchmark_script
+
 pytest.importorskip("sklearn")
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("fit_head", REPO / "benchmarks" / "fit_head.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_folded_head_reproduces_the_fit_and_follows_soft_targets():
-    mod = _script()
+    mod = benchmark_script("fit_head")
     rng = np.random.default_rng(0)
     n, d = 400, 16
     base = rng.normal(3.0, 2.0, (n, d))  # raw pooled-vector-like scale, not standardised
